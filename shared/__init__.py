@@ -1,0 +1,1 @@
+"""Code shared by the booking, scheduler and notifier services: contracts, rules and plumbing."""

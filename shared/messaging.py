@@ -1,0 +1,245 @@
+"""Publishing with confirms, and a consumer that acks only after the work is stored.
+
+The consumer gives every message one of four outcomes:
+
+* handled: the handler returned, its effect is stored, the event id is recorded as processed, ack;
+* duplicate: the event id was processed before (at-least-once delivery), ack without work;
+* retry: the handler raised; a copy waits in the next delay queue and comes back (growing delay);
+* parked: undecodable, ``PermanentError``, or out of retries: a copy goes to the parking queue
+  with the reason, for an admin to see and replay.
+
+The original is acknowledged only after its copy is confirmed by the broker, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
+from prometheus_client import Counter
+from pydantic import ValidationError
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from shared.events import Event, decode_event
+from shared.topology import ConsumerQueue
+
+log = logging.getLogger(__name__)
+
+RETRY_HEADER = "x-retry-attempt"
+
+MESSAGES = Counter(
+    "inspiration_messages_total", "Consumed messages by queue and outcome", ["queue", "outcome"]
+)
+PUBLISHED = Counter("inspiration_events_published_total", "Events published (confirmed)", ["type"])
+
+
+class PermanentError(Exception):
+    """The handler can never succeed with this message: park it instead of retrying."""
+
+
+def _message(
+    body: bytes,
+    *,
+    event_id: str,
+    event_type: str,
+    correlation_id: str | None,
+    headers: Mapping[str, Any] | None = None,
+) -> aio_pika.Message:
+    return aio_pika.Message(
+        body,
+        content_type="application/json",
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+        message_id=event_id,
+        type=event_type,
+        correlation_id=correlation_id,
+        headers=dict(headers or {}),
+    )
+
+
+class Publisher:
+    """Publishes stored events (their JSON form) persistently; returns once the broker confirms."""
+
+    def __init__(self, exchange: AbstractExchange) -> None:
+        self._exchange = exchange
+
+    async def publish(self, event: Mapping[str, Any]) -> None:
+        body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
+        message = _message(
+            body,
+            event_id=str(event["event_id"]),
+            event_type=str(event["type"]),
+            correlation_id=str(event.get("correlation_id") or "") or None,
+        )
+        await self._exchange.publish(message, routing_key=str(event["type"]), mandatory=True)
+        PUBLISHED.labels(event["type"]).inc()
+
+
+Handler = Callable[[Event], Awaitable[None]]
+
+
+class Consumer:
+    """Runs ``handler`` for each event on ``queue``; see the module docstring for the outcomes."""
+
+    def __init__(
+        self,
+        *,
+        channel: AbstractChannel,
+        queue: ConsumerQueue,
+        handler: Handler,
+        processed: AsyncCollection[dict[str, Any]],
+        retry_delays_ms: tuple[int, ...],
+    ) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._handler = handler
+        self._processed = processed
+        self._delays = retry_delays_ms
+        self._consumer_tag: str | None = None
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        queue = await self._channel.get_queue(self._queue.name, ensure=False)
+        self._consumer_tag = await queue.consume(self._on_message)
+
+    async def stop(self, timeout: float) -> None:
+        """Take no new messages, let in-flight ones finish; the rest stay unacked and are requeued."""
+        if self._consumer_tag is not None:
+            queue = await self._channel.get_queue(self._queue.name, ensure=False)
+            await queue.cancel(self._consumer_tag)
+            self._consumer_tag = None
+        if self._in_flight:
+            await asyncio.wait(self._in_flight, timeout=timeout)
+
+    async def _on_message(self, message: AbstractIncomingMessage) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._in_flight.add(task)
+        try:
+            outcome = await self._process(message)
+        except Exception:
+            # The broker or the database failed us mid-way: hand the message back untouched.
+            log.exception("infrastructure failure; message requeued", extra={"queue": self._queue.name})
+            outcome = "requeued"
+            await asyncio.sleep(1)
+            await message.nack(requeue=True)
+        finally:
+            self._in_flight.discard(task)
+        MESSAGES.labels(self._queue.name, outcome).inc()
+
+    async def _process(self, message: AbstractIncomingMessage) -> str:
+        try:
+            event = decode_event(message.body)
+        except ValidationError as exc:
+            await self._park(message, f"undecodable: {exc.errors(include_url=False)[:3]}")
+            return "parked"
+        key = f"{self._queue.name}:{event.event_id}"
+        if await self._processed.find_one({"_id": key}, {"_id": 1}) is not None:
+            await message.ack()
+            return "duplicate"
+        context = {
+            "queue": self._queue.name,
+            "event_type": event.type,
+            "event_id": str(event.event_id),
+            "correlation_id": event.correlation_id,
+        }
+        try:
+            await self._handler(event)
+        except PermanentError as exc:
+            log.warning("permanent failure; parked: %s", exc, extra=context)
+            await self._park(message, str(exc))
+            return "parked"
+        except Exception as exc:
+            attempt = int(str((message.headers or {}).get(RETRY_HEADER) or 0))
+            if attempt >= len(self._delays):
+                log.exception("out of retries; parked", extra=context)
+                await self._park(message, f"{type(exc).__name__}: {exc}")
+                return "parked"
+            log.warning("handler failed (attempt %d), retrying: %r", attempt + 1, exc, extra=context)
+            await self._republish(
+                message, self._queue.retry(self._delays[attempt]), {RETRY_HEADER: attempt + 1}
+            )
+            return "retried"
+        with contextlib.suppress(DuplicateKeyError):  # another replica got there first
+            await self._processed.insert_one({"_id": key, "at": datetime.now(UTC)})
+        await message.ack()
+        log.debug("handled", extra=context)
+        return "handled"
+
+    async def _park(self, message: AbstractIncomingMessage, reason: str) -> None:
+        await self._republish(
+            message,
+            self._queue.parked,
+            {
+                "x-parked-reason": reason[:1000],
+                "x-parked-at": datetime.now(UTC).isoformat(),
+                "x-original-routing-key": message.routing_key or "",
+            },
+        )
+
+    async def _republish(
+        self, message: AbstractIncomingMessage, routing_key: str, headers: Mapping[str, Any]
+    ) -> None:
+        copy = _message(
+            message.body,
+            event_id=message.message_id or "",
+            event_type=message.type or "",
+            correlation_id=message.correlation_id,
+            headers={**(message.headers or {}), **headers},
+        )
+        await self._channel.default_exchange.publish(copy, routing_key=routing_key)
+        await message.ack()
+
+
+async def list_parked(
+    channel: AbstractChannel, queue: ConsumerQueue, limit: int = 100
+) -> list[dict[str, Any]]:
+    """Peek at parked messages (they stay parked)."""
+    parked = await channel.get_queue(queue.parked, ensure=False)
+    held: list[AbstractIncomingMessage] = []
+    try:
+        while len(held) < limit and (message := await parked.get(no_ack=False, fail=False)) is not None:
+            held.append(message)
+        return [
+            {
+                "message_id": m.message_id,
+                "type": m.type,
+                "reason": (m.headers or {}).get("x-parked-reason"),
+                "parked_at": (m.headers or {}).get("x-parked-at"),
+                "body": m.body.decode(errors="replace"),
+            }
+            for m in held
+        ]
+    finally:
+        for message in held:
+            await message.nack(requeue=True)
+
+
+async def replay_parked(channel: AbstractChannel, queue: ConsumerQueue, limit: int = 1000) -> int:
+    """Move parked messages back to the consumer's queue, with their retry count reset."""
+    parked = await channel.get_queue(queue.parked, ensure=False)
+    replayed = 0
+    while replayed < limit and (message := await parked.get(no_ack=False, fail=False)) is not None:
+        headers = {
+            k: v
+            for k, v in (message.headers or {}).items()
+            if k not in (RETRY_HEADER, "x-parked-reason", "x-parked-at", "x-death")
+        }
+        copy = _message(
+            message.body,
+            event_id=message.message_id or "",
+            event_type=message.type or "",
+            correlation_id=message.correlation_id,
+            headers=headers,
+        )
+        await channel.default_exchange.publish(copy, routing_key=queue.name)
+        await message.ack()
+        replayed += 1
+    return replayed

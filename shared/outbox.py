@@ -1,0 +1,153 @@
+"""Transactional outbox embedded in the aggregate documents.
+
+A service stores an event in the same document write as the change it announces (``outbox`` array
+plus an ``outbox_due`` time), so the change and its event are one atomic write: never one without
+the other. ``OutboxRelay`` publishes what is due, with confirms, then removes it.
+
+Several replicas may relay at once: a relay claims documents with a lease (``outbox_due`` moved
+into the future, ``outbox_owner`` set to its claim token), so in normal operation each event is
+published once. If a relay dies after publishing and before removing, the lease runs out and the
+event is published again: delivery is at least once, and every consumer is idempotent on
+``event_id``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Protocol
+
+from prometheus_client import Gauge
+from pymongo import UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+
+from shared.events import Event, event_to_document
+
+log = logging.getLogger(__name__)
+
+OUTBOX_BACKLOG = Gauge(
+    "inspiration_outbox_backlog", "Documents with events waiting to be published", ["collection"]
+)
+
+
+class EventPublisher(Protocol):
+    async def publish(self, event: dict[str, Any]) -> None: ...
+
+
+def outbox_fields(events: Iterable[Event], now: datetime) -> dict[str, Any]:
+    """Fields for a new document that carries ``events``."""
+    return {"outbox": [event_to_document(e) for e in events], "outbox_due": now}
+
+
+def outbox_update(events: Iterable[Event], now: datetime) -> dict[str, Any]:
+    """Update operators that append ``events`` to a document's outbox (merge into your update)."""
+    return {
+        "$push": {"outbox": {"$each": [event_to_document(e) for e in events]}},
+        "$set": {"outbox_due": now},
+        "$unset": {"outbox_owner": ""},
+    }
+
+
+def merge_updates(*updates: dict[str, Any]) -> dict[str, Any]:
+    """Merge MongoDB update documents operator by operator."""
+    merged: dict[str, dict[str, Any]] = {}
+    for update in updates:
+        for operator, fields in update.items():
+            merged.setdefault(operator, {}).update(fields)
+    return merged
+
+
+OUTBOX_INDEXES = [("outbox_due", 1)]
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        collection: AsyncCollection[dict[str, Any]],
+        publisher: EventPublisher,
+        *,
+        lease: timedelta = timedelta(seconds=30),
+        poll_interval: float = 1.0,
+        batch_size: int = 200,
+    ) -> None:
+        self._collection = collection
+        self._publisher = publisher
+        self._lease = lease
+        self._poll_interval = poll_interval
+        self._batch_size = batch_size
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Tell the relay that something was just stored (saves waiting for the next poll)."""
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                published = await self.publish_due()
+            except Exception:
+                log.exception("outbox relay pass failed; will retry")
+                published = 0
+            if published == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
+                self._wakeup.clear()
+
+    async def stop(self) -> None:
+        """Finish: one last pass, so what was stored before shutdown goes out now."""
+        self._stopping = True
+        self._wakeup.set()
+        with contextlib.suppress(Exception):
+            await self.publish_due()
+
+    async def publish_due(self) -> int:
+        """Claim, publish and clear one batch of due documents; returns how many events went out."""
+        now = datetime.now(UTC)
+        due = {"outbox_due": {"$lte": now}}
+        ids = [d["_id"] async for d in self._collection.find(due, {"_id": 1}).limit(self._batch_size)]
+        if not ids:
+            OUTBOX_BACKLOG.labels(self._collection.name).set(0)
+            return 0
+        token = uuid.uuid4().hex
+        await self._collection.update_many(
+            {"_id": {"$in": ids}, **due},
+            {"$set": {"outbox_due": now + self._lease, "outbox_owner": token}},
+        )
+        claimed = await self._collection.find(
+            {"_id": {"$in": ids}, "outbox_owner": token}, {"outbox": 1}
+        ).to_list()
+        OUTBOX_BACKLOG.labels(self._collection.name).set(len(ids))
+        results = await asyncio.gather(
+            *(self._publish_document(doc) for doc in claimed), return_exceptions=True
+        )
+        cleanup: list[UpdateOne] = []
+        published = 0
+        for doc, sent in zip(claimed, results, strict=True):
+            if isinstance(sent, BaseException):
+                log.warning("publishing from outbox failed, will retry after the lease: %r", sent)
+                continue
+            published += len(sent)
+            pull = {"$pull": {"outbox": {"event_id": {"$in": sent}}}}
+            # Clear the claim only if no new event was appended meanwhile (a writer unsets the owner).
+            cleanup.append(
+                UpdateOne(
+                    {"_id": doc["_id"], "outbox_owner": token},
+                    {**pull, "$unset": {"outbox_due": "", "outbox_owner": ""}},
+                )
+            )
+            cleanup.append(UpdateOne({"_id": doc["_id"]}, pull))
+        if cleanup:
+            await self._collection.bulk_write(cleanup, ordered=True)
+        return published
+
+    async def _publish_document(self, doc: dict[str, Any]) -> list[str]:
+        sent: list[str] = []
+        for event in doc.get("outbox", []):  # in order: one document's events keep their order
+            await self._publisher.publish(event)
+            sent.append(event["event_id"])
+        return sent

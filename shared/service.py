@@ -1,0 +1,229 @@
+"""What every service has: its resources as aiohttp ``cleanup_ctx`` steps, ops routes, admin auth.
+
+A service's app factory appends, in order, ``mongo_ctx``, ``amqp_ctx``, then its relays and
+consumers; aiohttp tears them down in reverse, so on SIGTERM consumers stop first, then the
+outbox is flushed, then the connections close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.messaging import Consumer, Handler, Publisher
+from shared.mongo import Document, IndexSpec, create_client, ensure_indexes, ping
+from shared.outbox import OutboxRelay
+from shared.settings import Settings
+from shared.topology import ConsumerQueue, declare_topology
+
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+Middleware = Callable[
+    [web.Request, Callable[[web.Request], Awaitable[web.StreamResponse]]], Awaitable[web.StreamResponse]
+]
+
+SETTINGS = web.AppKey("settings", Settings)
+MONGO_CLIENT = web.AppKey("mongo_client", AsyncMongoClient[Document])
+DB = web.AppKey("db", AsyncDatabase[Document])
+AMQP = web.AppKey("amqp", AbstractRobustConnection)
+PUBLISHER = web.AppKey("publisher", Publisher)
+RELAYS = web.AppKey("relays", dict[str, OutboxRelay])
+
+HTTP_REQUESTS = Counter("inspiration_http_requests_total", "HTTP requests", ["service", "route", "status"])
+
+
+def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        client = create_client(settings)
+        db = client[settings.mongodb_db]
+        await ensure_indexes(db, indexes)
+        app[MONGO_CLIENT] = client
+        app[DB] = db
+        yield
+        await client.close()
+
+    return ctx
+
+
+async def amqp_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    connection = await aio_pika.connect_robust(settings.amqp_url)
+    channel = await connection.channel(publisher_confirms=True)
+    exchange = await declare_topology(channel, settings.retry_delays_ms)
+    app[AMQP] = connection
+    app[PUBLISHER] = Publisher(exchange)
+    app[RELAYS] = {}
+    yield
+    await connection.close()
+
+
+def relay_ctx(collection: str) -> CleanupCtx:
+    """Run an outbox relay over ``collection``; on shutdown it publishes what is left, then stops."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        relay = OutboxRelay(
+            app[DB][collection],
+            app[PUBLISHER],
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            poll_interval=settings.outbox_poll_seconds,
+        )
+        app[RELAYS][collection] = relay
+        task = asyncio.create_task(relay.run(), name=f"outbox-relay-{collection}")
+        yield
+        await relay.stop()
+        await task
+
+    return ctx
+
+
+def consumer_ctx(queue: ConsumerQueue, make_handler: Callable[[web.Application], Handler]) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        channel = await app[AMQP].channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=settings.prefetch_count)
+        consumer = Consumer(
+            channel=channel,
+            queue=queue,
+            handler=make_handler(app),
+            processed=app[DB]["processed_events"],
+            retry_delays_ms=settings.retry_delays_ms,
+        )
+        await consumer.start()
+        yield
+        await consumer.stop(timeout=settings.shutdown_timeout_seconds)
+        await channel.close()
+
+    return ctx
+
+
+# --- ops routes -----------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    app = request.app
+    checks = {
+        "mongodb": DB in app and await ping(app[DB]),
+        "rabbitmq": AMQP in app and not app[AMQP].is_closed,
+    }
+    ready = all(checks.values())
+    return web.json_response(
+        {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
+    )
+
+
+async def metrics(request: web.Request) -> web.Response:
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def add_ops_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+
+
+def request_metrics(service: str) -> Callable[..., Awaitable[web.StreamResponse]]:
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        route = request.match_info.route.resource
+        name = route.canonical if route is not None else "unmatched"
+        try:
+            response = await handler(request)
+        except web.HTTPException as exc:
+            HTTP_REQUESTS.labels(service, name, str(exc.status)).inc()
+            raise
+        HTTP_REQUESTS.labels(service, name, str(response.status)).inc()
+        return response
+
+    return middleware
+
+
+# --- errors and admin auth --------------------------------------------------------------------------
+
+
+def json_errors(status: int, errors: list[dict[str, str]], **headers: str) -> web.Response:
+    return web.json_response({"errors": errors}, status=status, headers=headers or None)
+
+
+def json_error_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
+    """API routes answer errors in the DESIGN's JSON shape, never with an HTML page or a trace."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not request.path.startswith("/api/"):
+            return await handler(request)
+        try:
+            return await handler(request)
+        except web.HTTPException as exc:
+            if exc.content_type == "application/json" or exc.status < 400:
+                raise
+            return json_errors(
+                exc.status,
+                [{"field": "", "message": exc.reason}],
+                **{k: v for k, v in exc.headers.items() if k in ("WWW-Authenticate", "Allow")},
+            )
+
+    return middleware
+
+
+def is_admin(request: web.Request) -> bool:
+    token = request.app[SETTINGS].admin_token_value
+    supplied = request.headers.get("Authorization", "")
+    return bool(token) and hmac.compare_digest(supplied.encode(), f"Bearer {token}".encode())
+
+
+def require_admin(request: web.Request) -> None:
+    """401 without the right bearer token; 503 when no ADMIN_TOKEN is configured at all."""
+    if not request.app[SETTINGS].admin_token_value:
+        raise web.HTTPServiceUnavailable(
+            text=json.dumps(
+                {
+                    "errors": [
+                        {
+                            "field": "Authorization",
+                            "message": "admin routes are disabled: ADMIN_TOKEN is not set",
+                        }
+                    ]
+                }
+            ),
+            content_type="application/json",
+        )
+    if not is_admin(request):
+        raise web.HTTPUnauthorized(
+            text=json.dumps(
+                {"errors": [{"field": "Authorization", "message": "a valid admin bearer token is required"}]}
+            ),
+            content_type="application/json",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+def run(app: web.Application, port: int, host: str, shutdown_timeout: float) -> None:
+    """Serve until SIGINT/SIGTERM, then shut down cleanly (aiohttp runs the cleanup contexts)."""
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=shutdown_timeout,
+        handle_signals=True,
+    )

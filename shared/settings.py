@@ -1,0 +1,59 @@
+"""Configuration from environment variables (names fixed by DESIGN.md §3)."""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import cached_property
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", frozen=True)
+
+    mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongodb_db: str = "inspiration"
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+
+    booking_port: int = 8080
+    scheduler_port: int = 8081
+    notifier_port: int = 8082
+    http_host: str = "0.0.0.0"
+    public_base_url: str = "http://127.0.0.1:8080"
+
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 1025
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "booking@socialpaedagogerne-oestjylland.example"
+
+    sms_provider: Literal["log", "gatewayapi"] = "log"
+    sms_api_url: str = "https://gatewayapi.eu/rest/mtsms"
+    sms_api_token: SecretStr | None = None
+    sms_sender: str = "SLOestjyl"
+
+    admin_token: SecretStr | None = None
+    consultants_file: str | None = None
+    log_level: str = "INFO"
+
+    # Booking rules (DESIGN §1; issue 2 §4).
+    min_notice_days: int = Field(default=14, ge=0)
+    max_ahead_days: int = Field(default=365, ge=1)
+    bookable_from: time = time(8, 0)
+    bookable_until: time = time(17, 0)
+
+    # Messaging and outbox tuning.
+    outbox_lease_seconds: float = 30.0
+    outbox_poll_seconds: float = 1.0
+    retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000)
+    prefetch_count: int = 32
+    shutdown_timeout_seconds: float = 20.0
+
+    reminder_before_hours: int = 72
+
+    @cached_property
+    def admin_token_value(self) -> str | None:
+        return self.admin_token.get_secret_value() if self.admin_token else None
