@@ -9,11 +9,12 @@ desired start times are then checked against the calendar rules.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -42,7 +43,7 @@ class BookingRules:
 class FieldError:
     field: str  # dotted path: "contact.email", "preferred_starts.1"
     code: str
-    params: Mapping[str, Any] = field(default_factory=dict)
+    params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def message(self, lang: str = "da") -> str:
         texts = MESSAGES.get(self.code) or MESSAGES["invalid"]
@@ -72,8 +73,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "theme_one": {
         "da": "Vælg præcis ét tema fra kataloget – der er ét tema pr. oplæg. "
         "Ønsker I et andet tema, så book et oplæg mere.",
-        "en": "Choose exactly one theme from the catalogue – one theme per talk. "
-        "For another theme, book another talk.",
+        "en": "Choose exactly one theme from the catalogue – one theme per talk. For another theme, book another talk.",
     },
     "setting": {
         "da": "Vælg enten personalemøde eller arbejdsmiljøgruppen.",

@@ -1,0 +1,219 @@
+"""OpenAPI 3 description of the booking service's JSON API (served at /api/openapi.json)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.catalogue import THEME_IDS
+from shared.rules import MAX_DURATION, MAX_PARTICIPANTS, MIN_DURATION, MIN_PARTICIPANTS
+
+
+def _text(max_length: int, **extra: Any) -> dict[str, Any]:
+    return {"type": "string", "minLength": 1, "maxLength": max_length, **extra}
+
+
+_ERRORS = {
+    "description": "Errors, one per field",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Errors"}}},
+}
+_TOKEN = {
+    "name": "token",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "string"},
+    "description": "The workplace's status secret (from status_url); admins use the bearer token instead.",
+}
+_ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {
+        "title": "Inspirationsoplæg – booking API",
+        "version": "1.0.0",
+        "description": "Book a free inspiration talk on the psychological work environment. Times without an "
+        'offset are Europe/Copenhagen local time. Errors: {"errors": [{"field", "message"}]}; messages are '
+        "Danish unless Accept-Language starts with en.",
+    },
+    "components": {
+        "securitySchemes": {"admin": {"type": "http", "scheme": "bearer"}},
+        "schemas": {
+            "Errors": {
+                "type": "object",
+                "required": ["errors"],
+                "properties": {
+                    "errors": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["field", "message"],
+                            "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+                        },
+                    }
+                },
+            },
+            "BookingRequest": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": [
+                    "workplace",
+                    "contact",
+                    "theme",
+                    "setting",
+                    "participants",
+                    "duration_minutes",
+                    "preferred_starts",
+                ],
+                "properties": {
+                    "workplace": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "address", "postcode", "city"],
+                        "properties": {
+                            "name": _text(200),
+                            "address": _text(200),
+                            "postcode": {"type": "string", "pattern": "^[0-9]{4}$"},
+                            "city": _text(100),
+                        },
+                    },
+                    "contact": {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "required": ["name", "email", "phone"],
+                        "properties": {
+                            "name": _text(200),
+                            "email": {"type": "string", "format": "email"},
+                            "phone": {"type": "string", "description": "Danish 8-digit number or E.164"},
+                        },
+                    },
+                    "theme": {
+                        "type": "string",
+                        "enum": sorted(THEME_IDS),
+                        "description": "Exactly one theme per talk.",
+                    },
+                    "setting": {"type": "string", "enum": ["staff_meeting", "work_environment_group"]},
+                    "participants": {"type": "integer", "minimum": MIN_PARTICIPANTS, "maximum": MAX_PARTICIPANTS},
+                    "duration_minutes": {"type": "integer", "minimum": MIN_DURATION, "maximum": MAX_DURATION},
+                    "preferred_starts": {
+                        "type": "array",
+                        "minItems": 1,
+                        "maxItems": 3,
+                        "uniqueItems": True,
+                        "items": {"type": "string", "example": "2027-03-02T13:00"},
+                        "description": "ISO 8601; without an offset Europe/Copenhagen. Weekdays, inside bookable "
+                        "hours, at least the minimum notice ahead.",
+                    },
+                    "notes": {"type": "string", "maxLength": 2000},
+                    "language": {"type": "string", "enum": ["da", "en"], "default": "da"},
+                },
+            },
+            "Created": {
+                "type": "object",
+                "required": ["id", "status", "status_url"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["received"]},
+                    "status_url": {"type": "string", "format": "uri"},
+                },
+            },
+            "Booking": {
+                "type": "object",
+                "properties": {
+                    "id": {"type": "string"},
+                    "status": {"type": "string", "enum": ["received", "scheduled", "needs_alternative", "cancelled"]},
+                    "slot": {"type": ["object", "null"]},
+                    "alternatives": {"type": "array"},
+                },
+            },
+            "Reschedule": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "preferred_starts": {"type": "array", "minItems": 1, "maxItems": 3, "items": {"type": "string"}},
+                    "start": {"type": "string", "description": "admin only, with consultant_id"},
+                    "consultant_id": {"type": "string", "description": "admin only"},
+                },
+            },
+        },
+    },
+    "paths": {
+        "/api/v1/themes": {"get": {"summary": "The theme catalogue", "responses": {"200": {"description": "Themes"}}}},
+        "/api/v1/bookings": {
+            "post": {
+                "summary": "Request an inspiration talk",
+                "parameters": [
+                    {
+                        "name": "Idempotency-Key",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "maxLength": 200},
+                    }
+                ],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/BookingRequest"}}},
+                },
+                "responses": {
+                    "201": {
+                        "description": "Stored; booking.requested will be published",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}},
+                    },
+                    "400": _ERRORS,
+                    "409": _ERRORS,
+                    "413": _ERRORS,
+                    "422": _ERRORS,
+                },
+            },
+            "get": {
+                "summary": "List bookings (admin)",
+                "security": [{"admin": []}],
+                "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}}],
+                "responses": {"200": {"description": "Bookings"}, "401": _ERRORS},
+            },
+        },
+        "/api/v1/bookings/{id}": {
+            "get": {
+                "summary": "A booking and its status",
+                "parameters": [_ID, _TOKEN],
+                "security": [{}, {"admin": []}],
+                "responses": {
+                    "200": {
+                        "description": "The booking",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Booking"}}},
+                    },
+                    "404": _ERRORS,
+                },
+            }
+        },
+        "/api/v1/bookings/{id}/cancel": {
+            "post": {
+                "summary": "Cancel",
+                "parameters": [_ID, _TOKEN],
+                "security": [{}, {"admin": []}],
+                "requestBody": {
+                    "required": False,
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {"reason": {"type": "string", "maxLength": 1000}},
+                            }
+                        }
+                    },
+                },
+                "responses": {"202": {"description": "Cancellation requested"}, "404": _ERRORS, "409": _ERRORS},
+            }
+        },
+        "/api/v1/bookings/{id}/reschedule": {
+            "post": {
+                "summary": "Ask for a new time",
+                "parameters": [_ID, _TOKEN],
+                "security": [{}, {"admin": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reschedule"}}},
+                },
+                "responses": {"202": {"description": "Move requested"}, "404": _ERRORS, "409": _ERRORS, "422": _ERRORS},
+            }
+        },
+    },
+}

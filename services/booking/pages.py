@@ -1,0 +1,317 @@
+"""Server-rendered pages: the booking form, the receipt, the workplace's status page, the admin list.
+
+They work without JavaScript: every action is a plain form POST. The form and the JSON API share
+``shared.rules.parse_booking``, so a rule is written once.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDictProxy
+
+from services.booking.api import parse_reschedule
+from services.booking.context import RULES, STORE, TEMPLATES, wake_relay
+from services.booking.metrics import BOOKINGS_CREATED, count_invalid
+from services.booking.presenter import booking_view
+from services.booking.store import IdempotencyConflict
+from services.booking.texts import TEXTS
+from shared.catalogue import INTRO, NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, THEMES
+from shared.localtime import to_local
+from shared.rules import DURATION_CHOICES, FieldError, InvalidBooking, parse_booking
+from shared.service import SETTINGS as APP_SETTINGS
+
+routes = web.RouteTableDef()
+
+# form field -> path in the booking request
+FORM_FIELDS = {
+    "workplace_name": "workplace.name",
+    "workplace_address": "workplace.address",
+    "workplace_postcode": "workplace.postcode",
+    "workplace_city": "workplace.city",
+    "contact_name": "contact.name",
+    "contact_email": "contact.email",
+    "contact_phone": "contact.phone",
+    "theme": "theme",
+    "setting": "setting",
+    "participants": "participants",
+    "duration_minutes": "duration_minutes",
+    "notes": "notes",
+    "language": "language",
+}
+START_FIELDS = ("preferred_start_1", "preferred_start_2", "preferred_start_3")
+FIELD_FOR_PATH = {path: name for name, path in FORM_FIELDS.items()}
+
+
+def page_language(request: web.Request) -> str:
+    return "en" if request.query.get("lang") == "en" else "da"
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    lang = context.setdefault("lang", page_language(request))
+    other = "da" if lang == "en" else "en"
+    query = dict(request.query)
+    query["lang"] = other
+    if other == "da":
+        query.pop("lang")
+    other_url = request.rel_url.with_query(query)
+    html = (
+        request.app[TEMPLATES]
+        .get_template(template)
+        .render(
+            t=TEXTS[lang],
+            organisation=ORGANISATION_NAME,
+            not_negotiation=NOT_NEGOTIATION[lang],
+            other_language_url=str(other_url),
+            **context,
+        )
+    )
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+# --- the booking form --------------------------------------------------------------------------------
+
+
+def form_to_request(form: MultiDictProxy[Any]) -> tuple[dict[str, Any], list[str]]:
+    """The form's flat fields as a booking request, plus which form field each start came from."""
+    request: dict[str, Any] = {"workplace": {}, "contact": {}}
+    for name, path in FORM_FIELDS.items():
+        values = [v for v in form.getall(name, []) if isinstance(v, str)]
+        if not values:
+            continue
+        value: Any = values if len(values) > 1 else values[0]  # two themes stay a list: refused
+        if name in ("participants", "duration_minutes") and isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if name == "notes" and value == "":
+            continue
+        group, _, key = path.rpartition(".")
+        (request[group] if group else request)[key or path] = value
+    filled = [name for name in START_FIELDS if str(form.get(name, "")).strip()]
+    request["preferred_starts"] = [str(form[name]).strip() for name in filled]
+    return request, filled
+
+
+def errors_by_field(errors: list[FieldError], start_fields: list[str], lang: str) -> dict[str, str]:
+    by_field: dict[str, str] = {}
+    for error in errors:
+        if error.field.startswith("preferred_starts."):
+            index = int(error.field.split(".")[1])
+            name = start_fields[index] if index < len(start_fields) else "preferred_start_1"
+        elif error.field == "preferred_starts":
+            name = "preferred_start_1"
+        else:
+            name = FIELD_FOR_PATH.get(error.field, error.field)
+        by_field.setdefault(name, error.message(lang))
+    return by_field
+
+
+def form_context(request: web.Request, lang: str) -> dict[str, Any]:
+    rules = request.app[RULES]
+    t = TEXTS[lang]
+    earliest = to_local(datetime.now(UTC) + rules.min_notice + timedelta(days=1))
+    labels = {
+        "theme": t["theme"],
+        "setting": t["setting"],
+        "duration_minutes": t["duration"],
+        "participants": t["participants"],
+        "notes": t["notes"],
+        "workplace_name": t["workplace_name"],
+        "workplace_address": t["address"],
+        "workplace_postcode": t["postcode"],
+        "workplace_city": t["city"],
+        "contact_name": t["contact_name"],
+        "contact_email": t["email"],
+        "contact_phone": t["phone"],
+        **{name: t["start_n"].format(n=i + 1) for i, name in enumerate(START_FIELDS)},
+    }
+    return {
+        "themes": THEMES,
+        "settings": {key: label[lang] for key, label in SETTINGS.items()},
+        "durations": DURATION_CHOICES,
+        "intro": INTRO[lang],
+        "starts_hint": t["starts_hint"].format(
+            day_start=f"{rules.day_start:%H.%M}", day_end=f"{rules.day_end:%H.%M}", notice=rules.min_notice.days
+        ),
+        "min_start": f"{earliest:%Y-%m-%d}T08:00",
+        "labels": labels,
+        "anchors": {"theme": "theme-" + THEMES[0].id, "setting": "setting-staff_meeting"},
+    }
+
+
+@routes.get("/")
+async def booking_form(request: web.Request) -> web.Response:
+    lang = page_language(request)
+    return render(
+        request,
+        "form.html",
+        lang=lang,
+        values={},
+        errors={},
+        idempotency_key=str(uuid.uuid4()),
+        **form_context(request, lang),
+    )
+
+
+@routes.post("/")
+async def submit_booking(request: web.Request) -> web.Response:
+    form = await request.post()
+    lang = "en" if form.get("language") == "en" or page_language(request) == "en" else "da"
+    raw, start_fields = form_to_request(form)
+    key = str(form.get("idempotency_key") or "")[:200] or str(uuid.uuid4())
+    now = datetime.now(UTC)
+    try:
+        details = parse_booking(raw, now=now, rules=request.app[RULES])
+    except InvalidBooking as exc:
+        count_invalid(exc.errors)
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+        return render(
+            request,
+            "form.html",
+            status=422,
+            lang=lang,
+            values=values,
+            errors=errors_by_field(exc.errors, start_fields, lang),
+            idempotency_key=key,
+            **form_context(request, lang),
+        )
+    body_hash = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+    try:
+        created = await request.app[STORE].create(
+            details, now=now, idempotency_key=f"form:{key}", request_hash=body_hash
+        )
+    except IdempotencyConflict:
+        # The same form was sent again after being changed: treat it as a new request.
+        created = await request.app[STORE].create(details, now=now)
+    if not created.replayed:
+        wake_relay(request.app)
+        BOOKINGS_CREATED.labels("form").inc()
+    booking = created.booking
+    return render(
+        request, "receipt.html", lang=lang, booking=booking_view(booking, lang), status_url=booking["status_url"]
+    )
+
+
+# --- the workplace's status page -------------------------------------------------------------------------
+
+
+def _query(lang: str) -> str:
+    return "?lang=en" if lang == "en" else ""
+
+
+async def _booking_for_page(request: web.Request, token: str | None) -> dict[str, Any] | None:
+    return await request.app[STORE].find_authorised(request.match_info["id"], token)
+
+
+def _status_context(request: web.Request, lang: str) -> dict[str, Any]:
+    rules = request.app[RULES]
+    earliest = to_local(datetime.now(UTC) + rules.min_notice + timedelta(days=1))
+    return {"query": _query(lang), "min_start": f"{earliest:%Y-%m-%d}T08:00"}
+
+
+@routes.get("/bookings/{id}", name="status_page")
+async def status_page(request: web.Request) -> web.Response:
+    lang = page_language(request)
+    token = request.query.get("token")
+    booking = await _booking_for_page(request, token)
+    if booking is None:
+        return render(request, "not_found.html", status=404, lang=lang)
+    return render(
+        request,
+        "status.html",
+        lang=lang,
+        booking=booking_view(booking, lang),
+        token=token,
+        errors={},
+        changed=request.query.get("changed") == "1",
+        **_status_context(request, lang),
+    )
+
+
+def _back_to_status(request: web.Request, token: str, lang: str) -> web.HTTPSeeOther:
+    query = {"token": token, "changed": "1", **({"lang": "en"} if lang == "en" else {})}
+    return web.HTTPSeeOther(request.app.router["status_page"].url_for(id=request.match_info["id"]).with_query(query))
+
+
+@routes.post("/bookings/{id}/cancel")
+async def cancel_from_page(request: web.Request) -> web.Response:
+    lang = page_language(request)
+    form = await request.post()
+    token = str(form.get("token", ""))
+    booking = await _booking_for_page(request, token)
+    if booking is None:
+        return render(request, "not_found.html", status=404, lang=lang)
+    await request.app[STORE].request_cancel(
+        booking["_id"], by="workplace", reason=str(form.get("reason", ""))[:1000], now=datetime.now(UTC)
+    )
+    wake_relay(request.app)
+    raise _back_to_status(request, token, lang)
+
+
+@routes.post("/bookings/{id}/reschedule")
+async def reschedule_from_page(request: web.Request) -> web.Response:
+    lang = page_language(request)
+    form = await request.post()
+    token = str(form.get("token", ""))
+    booking = await _booking_for_page(request, token)
+    if booking is None:
+        return render(request, "not_found.html", status=404, lang=lang)
+    starts = [str(form[name]).strip() for name in START_FIELDS if str(form.get(name, "")).strip()]
+    result = parse_reschedule(
+        {"preferred_starts": starts}, booking, admin=False, rules=request.app[RULES], now=datetime.now(UTC)
+    )
+    if isinstance(result, list):
+        count_invalid(result)
+        errors = {error.field: error.message(lang) for error in result}
+        return render(
+            request,
+            "status.html",
+            status=422,
+            lang=lang,
+            booking=booking_view(booking, lang),
+            token=token,
+            errors=errors,
+            changed=False,
+            **_status_context(request, lang),
+        )
+    await request.app[STORE].request_reschedule(booking["_id"], result, now=datetime.now(UTC))
+    wake_relay(request.app)
+    raise _back_to_status(request, token, lang)
+
+
+# --- admin ------------------------------------------------------------------------------------------------
+
+
+def _admin_from_basic_auth(request: web.Request) -> bool:
+    """Browsers can send the admin token as the password of HTTP Basic auth (any user name)."""
+    token = request.app[APP_SETTINGS].admin_token_value
+    header = request.headers.get("Authorization", "")
+    if not token or not header.startswith("Basic "):
+        return False
+    try:
+        _, _, password = base64.b64decode(header[6:]).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return False
+    return hmac.compare_digest(password.encode(), token.encode())
+
+
+@routes.get("/admin")
+async def admin_page(request: web.Request) -> web.Response:
+    if not request.app[APP_SETTINGS].admin_token_value:
+        return web.Response(status=503, text="Admin pages are disabled: set ADMIN_TOKEN.")
+    if not _admin_from_basic_auth(request):
+        return web.Response(
+            status=401,
+            text="Log ind med admin-token som adgangskode.",
+            headers={"WWW-Authenticate": 'Basic realm="admin", charset="UTF-8"'},
+        )
+    status = request.query.get("status") or None
+    bookings = await request.app[STORE].list(status, 500)
+    return render(request, "admin.html", bookings=[booking_view(b, "da", admin=True) for b in bookings])

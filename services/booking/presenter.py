@@ -1,0 +1,50 @@
+"""How a stored booking is shown: one dictionary for the JSON API and the HTML pages alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from shared.catalogue import SETTINGS, get_theme
+from shared.localtime import format_local, to_local
+from shared.models import utc_iso
+
+Document = dict[str, Any]
+
+
+def _moment(value: datetime, lang: str) -> dict[str, str]:
+    return {"utc": utc_iso(value), "local": to_local(value).isoformat(), "text": format_local(value, lang)}
+
+
+def booking_view(doc: Document, lang: str = "da", *, admin: bool = False) -> dict[str, Any]:
+    details = doc["details"]
+    theme = get_theme(details["theme"])
+    slot = doc.get("slot")
+    view: dict[str, Any] = {
+        "id": doc["_id"],
+        "status": doc["status"],
+        "created_at": utc_iso(doc["created_at"]),
+        "theme": {"id": details["theme"], "title": theme.title(lang) if theme else details["theme"]},
+        "setting": {"id": details["setting"], "label": SETTINGS[details["setting"]]["en" if lang == "en" else "da"]},
+        "participants": details["participants"],
+        "duration_minutes": details["duration_minutes"],
+        "preferred_starts": [_moment(s, lang) for s in details["preferred_starts"]],
+        "workplace": details["workplace"],
+        "contact": details["contact"],
+        "notes": details.get("notes", ""),
+        "language": details.get("language", "da"),
+        "slot": None,
+        "alternatives": [_moment(a, lang) for a in doc.get("alternatives") or []],
+        "cancel_requested": doc.get("cancel_requested_at") is not None and doc["status"] != "cancelled",
+        "reschedule_requested": doc.get("reschedule_requested_at") is not None,
+        "history": [{"at": utc_iso(h["at"]), "status": h["status"]} for h in doc.get("history", [])],
+    }
+    if slot:
+        view["slot"] = {
+            "consultant": {"id": slot["consultant"]["id"], "name": slot["consultant"]["name"]},
+            "start": _moment(slot["start"], lang),
+            "end": _moment(slot["end"], lang),
+        }
+    if admin:
+        view["status_url"] = doc.get("status_url")
+    return view

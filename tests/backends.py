@@ -1,0 +1,105 @@
+"""Where the integration tests find MongoDB and RabbitMQ.
+
+In order: ``MONGODB_URL`` / ``AMQP_URL`` if set; testcontainers (real ``mongo`` and ``rabbitmq``
+images) if a Docker engine answers; otherwise a SecantusDB server started on a free port and the
+RabbitMQ running on this machine. ``TEST_BACKEND=docker`` or ``TEST_BACKEND=local`` forces a choice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+
+LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def docker_available() -> bool:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        client.ping()
+        return True
+    except Exception:
+        return False
+
+
+def backend() -> str:
+    forced = os.environ.get("TEST_BACKEND", "").lower()
+    if forced in ("docker", "local"):
+        return forced
+    return "docker" if docker_available() else "local"
+
+
+def wait_for_port(port: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+@contextlib.contextmanager
+def secantus_server() -> Iterator[str]:
+    """A SecantusDB server on a free loopback port, with its data in a temporary folder."""
+    port = free_port()
+    storage = tempfile.mkdtemp(prefix="secantus-")
+    log = open(os.path.join(storage, "server.log"), "wb")  # noqa: SIM115 - closed below
+    process = subprocess.Popen(
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", os.path.join(storage, "data"), "--log-level", "WARNING"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        wait_for_port(port)
+        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+        shutil.rmtree(storage, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def mongodb() -> Iterator[str]:
+    if url := os.environ.get("MONGODB_URL"):
+        yield url
+    elif backend() == "docker":
+        from testcontainers.mongodb import MongoDbContainer
+
+        with MongoDbContainer("mongo:8.0") as container:
+            yield container.get_connection_url()
+    else:
+        with secantus_server() as url:
+            yield url
+
+
+@contextlib.contextmanager
+def rabbitmq() -> Iterator[str]:
+    if url := os.environ.get("AMQP_URL"):
+        yield url
+    elif backend() == "docker":
+        from testcontainers.rabbitmq import RabbitMqContainer
+
+        with RabbitMqContainer("rabbitmq:4-management") as container:
+            params = container.get_connection_params()
+            yield f"amqp://{container.username}:{container.password}@{params.host}:{params.port}/"
+    else:
+        yield LOCAL_AMQP

@@ -1,0 +1,57 @@
+"""Shared fixtures: the real backends (see ``tests/backends.py``) and a settings factory."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import aio_pika
+import pytest
+import pytest_asyncio
+
+from shared.settings import Settings
+from shared.topology import ALL_QUEUES, declare_topology
+from tests import backends
+
+TEST_RETRY_DELAYS = (100, 300, 600)
+ADMIN_TOKEN = "test-admin-token"
+
+
+@pytest.fixture(scope="session")
+def mongodb_url() -> Iterator[str]:
+    with backends.mongodb() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    with backends.rabbitmq() as url:
+        yield url
+
+
+@pytest.fixture
+def settings(mongodb_url: str, amqp_url: str) -> Settings:
+    """Settings for one test: its own database, quick retries and polling."""
+    return Settings(
+        mongodb_url=mongodb_url,
+        mongodb_db=f"test_{uuid.uuid4().hex[:12]}",
+        amqp_url=amqp_url,
+        admin_token=ADMIN_TOKEN,  # type: ignore[arg-type]
+        retry_delays_ms=TEST_RETRY_DELAYS,
+        outbox_poll_seconds=0.2,
+        outbox_lease_seconds=2.0,
+        shutdown_timeout_seconds=5.0,
+    )
+
+
+@pytest_asyncio.fixture
+async def clean_queues(amqp_url: str) -> AsyncIterator[None]:
+    """Empty every consumer queue, so no message of an earlier test leaks into this one."""
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await declare_topology(channel, TEST_RETRY_DELAYS)
+        for queue in ALL_QUEUES:
+            for name in (queue.name, queue.parked, *(queue.retry(d) for d in TEST_RETRY_DELAYS)):
+                await (await channel.get_queue(name)).purge()
+    yield
