@@ -53,6 +53,8 @@ class BookingNeedsAlternativeData(_Data):
     status_url: str
     alternatives: tuple[AwareDatetime, ...]
     reason: str
+    # Set when a scheduled talk could not be moved: the talk keeps this slot.
+    current_slot: Slot | None = None
 
 
 class BookingCancelRequestedData(_Data):

@@ -20,7 +20,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.messaging import Consumer, Handler, Publisher
+from shared.messaging import Consumer, Handler, Publisher, list_parked, replay_parked
 from shared.mongo import Document, IndexSpec, create_client, ensure_indexes, ping
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -227,3 +227,28 @@ def run(app: web.Application, port: int, host: str, shutdown_timeout: float) -> 
         shutdown_timeout=shutdown_timeout,
         handle_signals=True,
     )
+
+
+def add_dead_letter_routes(app: web.Application, queue: ConsumerQueue) -> None:
+    """Admin: see (``GET``) and replay (``POST .../replay``) the messages this service parked."""
+
+    async def list_dead_letters(request: web.Request) -> web.Response:
+        require_admin(request)
+        channel = await request.app[AMQP].channel()
+        try:
+            parked = await list_parked(channel, queue, limit=int(request.query.get("limit", "100")))
+        finally:
+            await channel.close()
+        return web.json_response({"queue": queue.parked, "messages": parked})
+
+    async def replay_dead_letters(request: web.Request) -> web.Response:
+        require_admin(request)
+        channel = await request.app[AMQP].channel(publisher_confirms=True)
+        try:
+            replayed = await replay_parked(channel, queue)
+        finally:
+            await channel.close()
+        return web.json_response({"queue": queue.parked, "replayed": replayed})
+
+    app.router.add_get("/api/v1/dead-letters", list_dead_letters)
+    app.router.add_post("/api/v1/dead-letters/replay", replay_dead_letters)

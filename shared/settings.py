@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     notifier_port: int = 8082
     http_host: str = "0.0.0.0"
     public_base_url: str = "http://127.0.0.1:8080"
+    # Base URL of the scheduler as consultants' calendar programs reach it (for the feed links).
+    scheduler_public_url: str | None = None
 
     smtp_host: str = "127.0.0.1"
     smtp_port: int = 1025

@@ -219,10 +219,12 @@ def _projection(event: Event) -> Document | None:
             "reschedule_requested_at": None,
         }
     if isinstance(data, BookingNeedsAlternativeData):
+        # A scheduled talk that could not be moved stays scheduled; the alternatives are offered.
+        kept = data.current_slot
         return {
-            "status": "needs_alternative",
+            "status": "scheduled" if kept else "needs_alternative",
+            "slot": _slot_document(kept) if kept else None,
             "alternatives": list(data.alternatives),
-            "slot": None,
             "reason": data.reason,
             "reschedule_requested_at": None,
         }

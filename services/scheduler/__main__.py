@@ -1,0 +1,16 @@
+"""``python -m services.scheduler``: serve the scheduler (configured by environment variables)."""
+
+from services.scheduler.app import create_app
+from shared.logs import configure_logging
+from shared.service import run
+from shared.settings import Settings
+
+
+def main() -> None:
+    settings = Settings()
+    configure_logging("scheduler", settings.log_level)
+    run(create_app(settings), settings.scheduler_port, settings.http_host, settings.shutdown_timeout_seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""App factory of the scheduler service."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from aiohttp import web
+
+from services.scheduler import api
+from services.scheduler.consultants import load_file
+from services.scheduler.context import PLANNER, STORE
+from services.scheduler.domain import SearchLimits
+from services.scheduler.planner import Planner
+from services.scheduler.store import INDEXES, SchedulerStore
+from shared.messaging import Handler
+from shared.service import (
+    DB,
+    SETTINGS,
+    add_dead_letter_routes,
+    add_ops_routes,
+    amqp_ctx,
+    consumer_ctx,
+    json_error_middleware,
+    mongo_ctx,
+    relay_ctx,
+    request_metrics,
+)
+from shared.settings import Settings
+from shared.topology import SCHEDULER_QUEUE
+
+log = logging.getLogger(__name__)
+
+
+async def planner_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    store = SchedulerStore(app[DB])
+    app[STORE] = store
+    app[PLANNER] = Planner(
+        store,
+        SearchLimits(
+            min_notice=timedelta(days=settings.min_notice_days), max_ahead=timedelta(days=settings.max_ahead_days)
+        ),
+    )
+    if settings.consultants_file:
+        consultants = load_file(settings.consultants_file)
+        for consultant in consultants:
+            await store.upsert_consultant(consultant)
+        log.info("loaded %d consultants from %s", len(consultants), settings.consultants_file)
+    yield
+
+
+def planner_handler(app: web.Application) -> Handler:
+    return app[PLANNER].handle
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        client_max_size=256 * 1024, middlewares=[json_error_middleware(), request_metrics("scheduler")]
+    )
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend(
+        [
+            mongo_ctx(INDEXES),
+            planner_ctx,
+            amqp_ctx,
+            relay_ctx("placements"),
+            consumer_ctx(SCHEDULER_QUEUE, planner_handler),
+        ]
+    )
+    add_ops_routes(app)
+    add_dead_letter_routes(app, SCHEDULER_QUEUE)
+    app.add_routes(api.routes)
+    return app

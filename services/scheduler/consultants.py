@@ -1,0 +1,115 @@
+"""Consultants as the admin gives them (API body or YAML file), validated, and as the domain sees them."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from datetime import date, time, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+
+import yaml
+from email_validator import EmailNotValidError, validate_email
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from services.scheduler.domain import Consultant
+from shared.catalogue import THEME_IDS
+
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+class Absence(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    start: date
+    end: date
+    note: Annotated[str, Field(max_length=200)] = ""
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Absence:
+        if self.end < self.start:
+            raise ValueError("end must be on or after start")
+        return self
+
+
+class ConsultantIn(BaseModel):
+    """The consultant of DESIGN §3, as stored and as the API returns it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+    id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    email: str
+    phone: Annotated[str, Field(max_length=30)] | None = None
+    working_hours: dict[str, tuple[str, str]] = Field(
+        default_factory=lambda: {d: ("08:00", "16:00") for d in WEEKDAYS[:5]}
+    )
+    absences: list[Absence] = Field(default_factory=list, max_length=500)
+    travel_buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 60
+    max_talks_per_day: Annotated[int, Field(ge=1, le=10)] = 2
+    themes: list[str] | None = None  # None: gives every theme
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        try:
+            return validate_email(value, check_deliverability=False).normalized
+        except EmailNotValidError as exc:
+            raise ValueError(f"not a valid e-mail address: {exc}") from None
+
+    @field_validator("working_hours")
+    @classmethod
+    def _hours(cls, value: dict[str, tuple[str, str]]) -> dict[str, tuple[str, str]]:
+        for day, (start, end) in value.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"unknown weekday {day!r}; use {', '.join(WEEKDAYS)}")
+            if not (_CLOCK.match(start) and _CLOCK.match(end)):
+                raise ValueError(f"{day}: times must be HH:MM")
+            if end <= start:
+                raise ValueError(f"{day}: the day must end after it starts")
+        return value
+
+    @field_validator("themes")
+    @classmethod
+    def _themes(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            unknown = sorted(set(value) - THEME_IDS)
+            if unknown:
+                raise ValueError(f"unknown themes {unknown}; known: {sorted(THEME_IDS)}")
+        return value
+
+    def to_domain(self) -> Consultant:
+        return Consultant(
+            id=self.id,
+            name=self.name,
+            email=self.email,
+            phone=self.phone,
+            working_hours={
+                WEEKDAYS.index(day): (time.fromisoformat(start), time.fromisoformat(end))
+                for day, (start, end) in self.working_hours.items()
+            },
+            absences=tuple((a.start, a.end) for a in self.absences),
+            travel_buffer=timedelta(minutes=self.travel_buffer_minutes),
+            max_talks_per_day=self.max_talks_per_day,
+            themes=frozenset(self.themes) if self.themes is not None else None,
+        )
+
+
+def errors_of(exc: ValidationError) -> list[dict[str, str]]:
+    return [
+        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
+        for e in exc.errors(include_url=False)
+    ]
+
+
+def new_feed_token() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def load_file(path: str | Path) -> list[ConsultantIn]:
+    """Consultants from a YAML file: ``consultants: [...]`` (or a bare list)."""
+    data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    items = data.get("consultants", []) if isinstance(data, dict) else data
+    if not isinstance(items, list):
+        raise ValueError(f"{path}: expected a list of consultants under 'consultants:'")
+    return [ConsultantIn.model_validate(item) for item in items]

@@ -1,0 +1,40 @@
+"""iCalendar pieces both the invites (notifier) and the calendar feed (scheduler) use."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+
+PRODID = "-//Socialpaedagogerne Oestjylland//Inspiration Booking 1.0//DA"
+TZID = "Europe/Copenhagen"
+_UID_DOMAIN = "inspiration-booking"
+_CET, _CEST = timedelta(hours=1), timedelta(hours=2)
+
+
+def booking_uid(booking_id: str) -> str:
+    """The UID of a booking's calendar entry, the same for its whole life (invites and feed)."""
+    return f"{booking_id}@{_UID_DOMAIN}"
+
+
+def copenhagen_vtimezone() -> Timezone:
+    """VTIMEZONE for Europe/Copenhagen in the RRULE form (the EU rule, in force since 1996)."""
+    daylight = TimezoneDaylight()
+    daylight.add("tzname", "CEST")
+    daylight.add("tzoffsetfrom", _CET)
+    daylight.add("tzoffsetto", _CEST)
+    daylight.add("dtstart", datetime(1970, 3, 29, 2, 0, 0))
+    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1SU"})
+
+    standard = TimezoneStandard()
+    standard.add("tzname", "CET")
+    standard.add("tzoffsetfrom", _CEST)
+    standard.add("tzoffsetto", _CET)
+    standard.add("dtstart", datetime(1970, 10, 25, 3, 0, 0))
+    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1SU"})
+
+    timezone = Timezone()
+    timezone.add("tzid", TZID)
+    timezone.add_component(daylight)
+    timezone.add_component(standard)
+    return timezone
