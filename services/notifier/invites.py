@@ -1,0 +1,168 @@
+"""Calendar invites for the consultant (iCalendar, RFC 5545; iTIP RFC 5546; iMIP RFC 6047).
+
+One booking is one VEVENT for its whole life: the UID never changes, SEQUENCE comes from the event
+(0 when scheduled, +1 for every move, higher again for the cancellation), so calendar programs update
+and remove the same entry instead of adding a second one.
+
+Times are written with ``TZID=Europe/Copenhagen`` and a VTIMEZONE in the RRULE form (the EU rule: summer
+time from the last Sunday of March to the last Sunday of October), which Outlook, Gmail and Apple Calendar
+all read. Should the time-zone database ever disagree with that rule for a talk (the EU may drop summer
+time), the talk is written in UTC instead, which is always right.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress
+
+from services.notifier.sms import format_phone
+from shared.catalogue import NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, get_theme
+from shared.localtime import LOCAL_TZ
+from shared.models import BookingDetails, Slot
+
+__all__ = ["PRODID", "TZID", "build_invite", "invite_uid", "summary_for"]
+
+PRODID = "-//Socialpaedagogerne Oestjylland//Inspiration Booking 1.0//DA"
+TZID = "Europe/Copenhagen"
+_UID_DOMAIN = "inspiration-booking"
+
+
+def invite_uid(booking_id: str) -> str:
+    """The UID of a booking's calendar entry, the same for its whole life."""
+    return f"{booking_id}@{_UID_DOMAIN}"
+
+
+def summary_for(booking: BookingDetails) -> str:
+    """ "Inspirationsoplæg: <the theme's Danish title>"."""
+    theme = get_theme(booking.theme)
+    return f"Inspirationsoplæg: {theme.title('da') if theme else booking.theme}"
+
+
+def build_invite(
+    *,
+    method: Literal["REQUEST", "CANCEL"],
+    booking_id: str,
+    booking: BookingDetails,
+    slot: Slot,
+    sequence: int,
+    organizer_email: str,
+    dtstamp: datetime,
+    status_url: str | None = None,
+) -> bytes:
+    """The iCalendar object (UTF-8, CRLF, folded) that invites ``slot.consultant`` or cancels the invite."""
+    if method not in ("REQUEST", "CANCEL"):
+        raise ValueError(f"unsupported METHOD {method!r}")
+    if sequence < 0:
+        raise ValueError("SEQUENCE must not be negative")
+    if dtstamp.tzinfo is None:
+        raise ValueError("dtstamp must be timezone-aware")
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", method)
+
+    start, end = slot.start.astimezone(LOCAL_TZ), slot.end.astimezone(LOCAL_TZ)
+    if _eu_rule_agrees(start) and _eu_rule_agrees(end):
+        calendar.add_component(_copenhagen_vtimezone())
+    else:
+        start, end = start.astimezone(UTC), end.astimezone(UTC)
+
+    event = Event()
+    event.add("uid", invite_uid(booking_id))
+    event.add("sequence", sequence)
+    event.add("dtstamp", dtstamp.astimezone(UTC))
+    event.add("dtstart", start)
+    event.add("dtend", end)
+    event.add("summary", summary_for(booking))
+    event.add("location", booking.workplace.one_line())
+    event.add("description", _description(booking_id, booking, slot, status_url))
+    event.add("organizer", vCalAddress.new(organizer_email, cn=ORGANISATION_NAME))
+    event.add(
+        "attendee",
+        vCalAddress.new(
+            slot.consultant.email,
+            cn=slot.consultant.name,
+            cutype="INDIVIDUAL",
+            role="REQ-PARTICIPANT",
+            partstat="NEEDS-ACTION",
+            rsvp=True,
+        ),
+    )
+    event.add("status", "CONFIRMED" if method == "REQUEST" else "CANCELLED")
+    event.add("transp", "OPAQUE")
+    if status_url:
+        event.add("url", status_url)
+    calendar.add_component(event)
+    ical: bytes = calendar.to_ical()
+    return ical
+
+
+def _description(booking_id: str, booking: BookingDetails, slot: Slot, status_url: str | None) -> str:
+    local_start, local_end = slot.start.astimezone(LOCAL_TZ), slot.end.astimezone(LOCAL_TZ)
+    theme = get_theme(booking.theme)
+    contact = booking.contact
+    lines = [
+        f"Arbejdsplads: {booking.workplace.one_line()}",
+        f"Tema: {theme.title('da') if theme else booking.theme}",
+        f"Form: {SETTINGS.get(booking.setting, {}).get('da', booking.setting)}",
+        f"Deltagere: {booking.participants}",
+        f"Varighed: {booking.duration_minutes} minutter (kl. {local_start:%H.%M}–{local_end:%H.%M})",
+        f"Kontaktperson: {contact.name}, {contact.email}, {format_phone(contact.phone)}",
+    ]
+    if booking.notes.strip():
+        lines.append(f"Bemærkninger: {booking.notes.strip()}")
+    lines.append(f"Oplægsholder: {slot.consultant.name}")
+    lines.append(f"Reference: {booking_id}")
+    if status_url:
+        lines.append(f"Bestillingen: {status_url}")
+    lines += ["", NOT_NEGOTIATION["da"]]
+    return "\n".join(lines)
+
+
+# --- the time zone -------------------------------------------------------------------------------------
+
+_CET, _CEST = timedelta(hours=1), timedelta(hours=2)
+
+
+def _copenhagen_vtimezone() -> Timezone:
+    """VTIMEZONE for Europe/Copenhagen in the RRULE form (EU rule, in force since 1996)."""
+    daylight = TimezoneDaylight()
+    daylight.add("tzname", "CEST")
+    daylight.add("tzoffsetfrom", _CET)
+    daylight.add("tzoffsetto", _CEST)
+    daylight.add("dtstart", datetime(1970, 3, 29, 2, 0, 0))
+    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1SU"})
+
+    standard = TimezoneStandard()
+    standard.add("tzname", "CET")
+    standard.add("tzoffsetfrom", _CEST)
+    standard.add("tzoffsetto", _CET)
+    standard.add("dtstart", datetime(1970, 10, 25, 3, 0, 0))
+    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1SU"})
+
+    timezone = Timezone()
+    timezone.add("tzid", TZID)
+    timezone.add_component(daylight)
+    timezone.add_component(standard)
+    return timezone
+
+
+def _last_sunday_utc(year: int, month: int) -> datetime:
+    """01:00 UTC on the last Sunday of ``month`` (March or October): the EU change-over instant."""
+    day = datetime(year, month, 31, 1, 0, tzinfo=UTC)
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+def _eu_rule_offset(moment: datetime) -> timedelta:
+    """The UTC offset the VTIMEZONE above gives for an instant."""
+    instant = moment.astimezone(UTC)
+    summer = _last_sunday_utc(instant.year, 3) <= instant < _last_sunday_utc(instant.year, 10)
+    return _CEST if summer else _CET
+
+
+def _eu_rule_agrees(moment: datetime) -> bool:
+    return moment.astimezone(LOCAL_TZ).utcoffset() == _eu_rule_offset(moment)
