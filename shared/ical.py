@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
+
+from shared.localtime import LOCAL_TZ
 
 PRODID = "-//Socialpaedagogerne Oestjylland//Inspiration Booking 1.0//DA"
 TZID = "Europe/Copenhagen"
@@ -38,3 +40,19 @@ def copenhagen_vtimezone() -> Timezone:
     timezone.add_component(daylight)
     timezone.add_component(standard)
     return timezone
+
+
+def _last_sunday_utc(year: int, month: int) -> datetime:
+    """01:00 UTC on the last Sunday of ``month`` (March or October): the EU change-over instant."""
+    day = datetime(year, month, 31, 1, 0, tzinfo=UTC)
+    return day - timedelta(days=(day.weekday() + 1) % 7)
+
+
+def eu_rule_agrees(moment: datetime) -> bool:
+    """Whether the VTIMEZONE above gives the same UTC offset as the time-zone database for ``moment``.
+
+    When it does not (should the EU ever drop summer time), write that time in UTC instead.
+    """
+    instant = moment.astimezone(UTC)
+    summer = _last_sunday_utc(instant.year, 3) <= instant < _last_sunday_utc(instant.year, 10)
+    return moment.astimezone(LOCAL_TZ).utcoffset() == (_CEST if summer else _CET)

@@ -12,26 +12,20 @@ time), the talk is written in UTC instead, which is always right.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
-from icalendar import Calendar, Event, Timezone, TimezoneDaylight, TimezoneStandard, vCalAddress
+from icalendar import Calendar, Event, vCalAddress
 
 from services.notifier.sms import format_phone
 from shared.catalogue import NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, get_theme
+from shared.ical import PRODID, TZID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
 from shared.localtime import LOCAL_TZ
 from shared.models import BookingDetails, Slot
 
 __all__ = ["PRODID", "TZID", "build_invite", "invite_uid", "summary_for"]
 
-PRODID = "-//Socialpaedagogerne Oestjylland//Inspiration Booking 1.0//DA"
-TZID = "Europe/Copenhagen"
-_UID_DOMAIN = "inspiration-booking"
-
-
-def invite_uid(booking_id: str) -> str:
-    """The UID of a booking's calendar entry, the same for its whole life."""
-    return f"{booking_id}@{_UID_DOMAIN}"
+invite_uid = booking_uid
 
 
 def summary_for(booking: BookingDetails) -> str:
@@ -66,8 +60,8 @@ def build_invite(
     calendar.add("method", method)
 
     start, end = slot.start.astimezone(LOCAL_TZ), slot.end.astimezone(LOCAL_TZ)
-    if _eu_rule_agrees(start) and _eu_rule_agrees(end):
-        calendar.add_component(_copenhagen_vtimezone())
+    if eu_rule_agrees(start) and eu_rule_agrees(end):
+        calendar.add_component(copenhagen_vtimezone())
     else:
         start, end = start.astimezone(UTC), end.astimezone(UTC)
 
@@ -121,48 +115,3 @@ def _description(booking_id: str, booking: BookingDetails, slot: Slot, status_ur
         lines.append(f"Bestillingen: {status_url}")
     lines += ["", NOT_NEGOTIATION["da"]]
     return "\n".join(lines)
-
-
-# --- the time zone -------------------------------------------------------------------------------------
-
-_CET, _CEST = timedelta(hours=1), timedelta(hours=2)
-
-
-def _copenhagen_vtimezone() -> Timezone:
-    """VTIMEZONE for Europe/Copenhagen in the RRULE form (EU rule, in force since 1996)."""
-    daylight = TimezoneDaylight()
-    daylight.add("tzname", "CEST")
-    daylight.add("tzoffsetfrom", _CET)
-    daylight.add("tzoffsetto", _CEST)
-    daylight.add("dtstart", datetime(1970, 3, 29, 2, 0, 0))
-    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1SU"})
-
-    standard = TimezoneStandard()
-    standard.add("tzname", "CET")
-    standard.add("tzoffsetfrom", _CEST)
-    standard.add("tzoffsetto", _CET)
-    standard.add("dtstart", datetime(1970, 10, 25, 3, 0, 0))
-    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1SU"})
-
-    timezone = Timezone()
-    timezone.add("tzid", TZID)
-    timezone.add_component(daylight)
-    timezone.add_component(standard)
-    return timezone
-
-
-def _last_sunday_utc(year: int, month: int) -> datetime:
-    """01:00 UTC on the last Sunday of ``month`` (March or October): the EU change-over instant."""
-    day = datetime(year, month, 31, 1, 0, tzinfo=UTC)
-    return day - timedelta(days=(day.weekday() + 1) % 7)
-
-
-def _eu_rule_offset(moment: datetime) -> timedelta:
-    """The UTC offset the VTIMEZONE above gives for an instant."""
-    instant = moment.astimezone(UTC)
-    summer = _last_sunday_utc(instant.year, 3) <= instant < _last_sunday_utc(instant.year, 10)
-    return _CEST if summer else _CET
-
-
-def _eu_rule_agrees(moment: datetime) -> bool:
-    return moment.astimezone(LOCAL_TZ).utcoffset() == _eu_rule_offset(moment)

@@ -9,7 +9,7 @@ from typing import Any
 from icalendar import Calendar, Event
 
 from shared.catalogue import SETTINGS, get_theme
-from shared.ical import PRODID, booking_uid, copenhagen_vtimezone
+from shared.ical import PRODID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
 from shared.localtime import LOCAL_TZ
 
 
@@ -29,8 +29,11 @@ def calendar_feed(consultant_name: str, talks: Iterable[dict[str, Any]], *, now:
         event = Event()
         event.add("uid", booking_uid(talk["booking_id"]))
         event.add("dtstamp", now.astimezone(UTC))
-        event.add("dtstart", talk["start"].astimezone(LOCAL_TZ))
-        event.add("dtend", talk["end"].astimezone(LOCAL_TZ))
+        start, end = talk["start"].astimezone(LOCAL_TZ), talk["end"].astimezone(LOCAL_TZ)
+        if not (eu_rule_agrees(start) and eu_rule_agrees(end)):
+            start, end = start.astimezone(UTC), end.astimezone(UTC)
+        event.add("dtstart", start)
+        event.add("dtend", end)
         event.add("summary", f"Inspirationsoplæg: {theme.title_da if theme else talk.get('theme', '')}")
         event.add("location", talk.get("location", ""))
         setting = SETTINGS.get(talk.get("setting", ""), {}).get("da", "")

@@ -225,7 +225,7 @@ def test_local_one_pm_gives_the_right_utc_on_both_sides_of_dst(local_start: date
 
 
 def test_falls_back_to_utc_when_the_eu_rule_no_longer_holds(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(invites, "_eu_rule_agrees", lambda moment: False)
+    monkeypatch.setattr(invites, "eu_rule_agrees", lambda moment: False)
     raw = invite()
     calendar, event = parse(raw)
     assert calendar.walk("VTIMEZONE") == []
