@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     shutdown_timeout_seconds: float = 20.0
 
     reminder_before_hours: int = 72
+    # Notifier: waits between attempts at a delivery that failed for a passing reason; then it is failed.
+    delivery_retry_seconds: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
+    delivery_poll_seconds: float = 1.0
 
     @cached_property
     def admin_token_value(self) -> str | None:

@@ -2,7 +2,8 @@
 
 In order: ``MONGODB_URL`` / ``AMQP_URL`` if set; testcontainers (real ``mongo`` and ``rabbitmq``
 images) if a Docker engine answers; otherwise a SecantusDB server started on a free port and the
-RabbitMQ running on this machine. ``TEST_BACKEND=docker`` or ``TEST_BACKEND=local`` forces a choice.
+RabbitMQ running on this machine, in a virtual host of its own.
+``TEST_BACKEND=docker`` or ``TEST_BACKEND=local`` forces a choice.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Iterator
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
@@ -102,4 +104,23 @@ def rabbitmq() -> Iterator[str]:
             params = container.get_connection_params()
             yield f"amqp://{container.username}:{container.password}@{params.host}:{params.port}/"
     else:
+        with local_vhost() as url:
+            yield url
+
+
+@contextlib.contextmanager
+def local_vhost() -> Iterator[str]:
+    """A throw-away virtual host on the local RabbitMQ, so test runs never share queues with each
+    other or with a system running on this machine. Falls back to ``/`` without ``rabbitmqctl``."""
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
         yield LOCAL_AMQP
+        return
+    vhost = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
+    try:
+        subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
+                       check=True, capture_output=True)
+        yield f"{LOCAL_AMQP}{vhost}"
+    finally:
+        subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)

@@ -29,8 +29,13 @@ __all__ = ["build_mime"]
 INVITE_FILENAME = "invite.ics"
 
 
-def build_mime(email: Email, *, mail_from: str, message_id_domain: str = "inspiration-booking") -> EmailMessage:
-    """The ready-to-send message for ``email`` from ``mail_from`` ("addr" or "Name <addr>")."""
+def build_mime(
+    email: Email, *, mail_from: str, message_id_domain: str = "inspiration-booking", message_id: str | None = None
+) -> EmailMessage:
+    """The ready-to-send message for ``email`` from ``mail_from`` ("addr" or "Name <addr>").
+
+    Pass a stable ``message_id`` (e.g. derived from the delivery) so a resent copy is recognisably the same.
+    """
     if (email.calendar is None) != (email.method is None):
         raise ValueError("an e-mail carries a calendar exactly when it has a METHOD")
     if email.method is not None and email.method not in ("REQUEST", "CANCEL"):
@@ -41,7 +46,7 @@ def build_mime(email: Email, *, mail_from: str, message_id_domain: str = "inspir
     message["To"] = email.to
     message["Subject"] = email.subject
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=message_id_domain)
+    message["Message-ID"] = message_id or make_msgid(domain=message_id_domain)
     message["Auto-Submitted"] = "auto-generated"
 
     message.set_content(email.text, subtype="plain", charset="utf-8")

@@ -1,0 +1,125 @@
+"""Run the whole system on this machine: ``python -m dev``.
+
+Starts what is not already running (SecantusDB as the MongoDB server on 127.0.0.1:27017, the
+local RabbitMQ, a mail sink writing ``.eml`` files to ``var/mail/``), then the three services
+with the sample consultant, and prints where to go. Ctrl-C stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def listening(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.3)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_until(check: object, what: str, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():  # type: ignore[operator]
+            return
+        time.sleep(0.2)
+    raise SystemExit(f"{what} did not come up within {timeout:.0f} s")
+
+
+def ready(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=ROOT / "var", help="folder for database files and mail")
+    args = parser.parse_args()
+    data: Path = args.data
+    (data / "mongo").mkdir(parents=True, exist_ok=True)
+    mail = data / "mail"
+    children: list[subprocess.Popen[bytes]] = []
+    logs = data / "logs"
+    logs.mkdir(exist_ok=True)
+
+    def spawn(name: str, command: list[str], env: dict[str, str] | None = None) -> None:
+        log = open(logs / f"{name}.log", "ab")  # noqa: SIM115 - the child keeps it open
+        children.append(subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+
+    try:
+        if not listening(5672):
+            if shutil.which("rabbitmq-server"):
+                print("starting RabbitMQ …", flush=True)
+                subprocess.run(["rabbitmq-server", "-detached"], check=False)
+                wait_until(lambda: listening(5672), "RabbitMQ")
+            else:
+                raise SystemExit("RabbitMQ is not running on 127.0.0.1:5672 and rabbitmq-server is not installed")
+        if not listening(27017):
+            print("starting SecantusDB (MongoDB protocol) on 127.0.0.1:27017 …", flush=True)
+            spawn("mongodb", [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", "27017",
+                              "--storage-path", str(data / "mongo")])
+            wait_until(lambda: listening(27017), "SecantusDB")
+        if not listening(1025):
+            spawn("mailsink", [sys.executable, "-m", "dev.mailsink", "--port", "1025", "--folder", str(mail)])
+            wait_until(lambda: listening(1025), "the mail sink")
+
+        admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(16)
+        env = {
+            **os.environ,
+            "ADMIN_TOKEN": admin_token,
+            "CONSULTANTS_FILE": os.environ.get("CONSULTANTS_FILE", str(ROOT / "deploy" / "consultants.example.yaml")),
+            "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
+            "SMTP_PORT": os.environ.get("SMTP_PORT", "1025"),
+            "SCHEDULER_PUBLIC_URL": os.environ.get("SCHEDULER_PUBLIC_URL", "http://127.0.0.1:8081"),
+        }
+        for service in ("booking", "scheduler", "notifier"):
+            spawn(service, [sys.executable, "-m", f"services.{service}"], env)
+        for port in (8080, 8081, 8082):
+            wait_until(lambda port=port: ready(port), f"the service on port {port}")  # type: ignore[misc]
+
+        print(f"""
+  Booking form:     http://127.0.0.1:8080/          (English: http://127.0.0.1:8080/?lang=en)
+  Admin list:       http://127.0.0.1:8080/admin     (any user name, password = admin token)
+  Admin token:      {admin_token}
+  Consultants API:  curl -H 'Authorization: Bearer {admin_token}' http://127.0.0.1:8081/api/v1/consultants
+  Mailbox:          {mail}/  (one .eml file per message; open with any mail program)
+  Logs:             {logs}/
+Press Ctrl-C to stop.""", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
+        while True:
+            for child in children:
+                if child.poll() is not None:
+                    raise SystemExit(f"{' '.join(child.args)} stopped (exit {child.returncode}); see {logs}/")  # type: ignore[arg-type]
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in reversed(children):
+            child.terminate()
+        for child in reversed(children):
+            try:
+                child.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                child.kill()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,115 @@
+"""App factory of the notifier service."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import aiohttp
+from aiohttp import web
+
+from services.notifier.deliveries import INDEXES, DeliveryStore
+from services.notifier.mailer import SmtpMailer
+from services.notifier.sender import Notifier, Sender
+from services.notifier.sms import make_sms_provider
+from shared.messaging import Handler
+from shared.models import utc_iso
+from shared.service import (
+    DB,
+    SETTINGS,
+    add_dead_letter_routes,
+    add_ops_routes,
+    amqp_ctx,
+    consumer_ctx,
+    json_error_middleware,
+    json_errors,
+    mongo_ctx,
+    request_metrics,
+    require_admin,
+)
+from shared.settings import Settings
+from shared.topology import NOTIFIER_QUEUE
+
+STORE = web.AppKey("store", DeliveryStore)
+NOTIFIER = web.AppKey("notifier", Notifier)
+SENDER = web.AppKey("sender", Sender)
+
+
+async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The HTTP session (SMS gateway), the mailer and the sending loop."""
+    settings = app[SETTINGS]
+    store = DeliveryStore(app[DB])
+    async with aiohttp.ClientSession() as session:
+        sender = Sender(
+            store,
+            mailer=SmtpMailer.from_settings(settings),
+            sms=make_sms_provider(settings, session),
+            mail_from=settings.mail_from,
+            retry_delays=settings.delivery_retry_seconds,
+            poll_seconds=settings.delivery_poll_seconds,
+        )
+        app[STORE] = store
+        app[SENDER] = sender
+        app[NOTIFIER] = Notifier(
+            store,
+            mail_from=settings.mail_from,
+            reminder_before=timedelta(hours=settings.reminder_before_hours),
+            wake=sender.wake,
+        )
+        task = asyncio.create_task(sender.run(), name="sender")
+        yield
+        await sender.stop()
+        await task
+
+
+def notifier_handler(app: web.Application) -> Handler:
+    return app[NOTIFIER].on_event
+
+
+def _delivery_view(doc: dict[str, object]) -> dict[str, object]:
+    view = {k: v for k, v in doc.items() if k not in ("_id", "claim", "message")}
+    view["id"] = doc["_id"]
+    message = doc.get("message")
+    if isinstance(message, dict):
+        view["subject"] = message.get("subject")
+    return {k: utc_iso(v) if isinstance(v, datetime) else v for k, v in view.items()}
+
+
+async def list_deliveries(request: web.Request) -> web.Response:
+    require_admin(request)
+    try:
+        limit = min(max(int(request.query.get("limit", "100")), 1), 1000)
+    except ValueError:
+        return json_errors(422, [{"field": "limit", "message": "must be a whole number"}])
+    status = request.query.get("status")
+    if status not in (None, "pending", "sent", "failed"):
+        return json_errors(422, [{"field": "status", "message": "one of pending, sent, failed"}])
+    docs = await request.app[STORE].list(status, request.query.get("booking_id"), limit)
+    return web.json_response({"deliveries": [_delivery_view(d) for d in docs]})
+
+
+async def retry_delivery(request: web.Request) -> web.Response:
+    require_admin(request)
+    if not await request.app[STORE].retry(request.match_info["id"], datetime.now(UTC)):
+        return json_errors(404, [{"field": "id", "message": "no failed delivery with that id"}])
+    request.app[SENDER].wake()
+    return web.json_response({"id": request.match_info["id"], "status": "pending"}, status=202)
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(middlewares=[json_error_middleware(), request_metrics("notifier")])
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend(
+        [
+            mongo_ctx(INDEXES),
+            sender_ctx,
+            amqp_ctx,
+            consumer_ctx(NOTIFIER_QUEUE, notifier_handler),
+        ]
+    )
+    add_ops_routes(app)
+    add_dead_letter_routes(app, NOTIFIER_QUEUE)
+    app.router.add_get("/api/v1/deliveries", list_deliveries)
+    app.router.add_post("/api/v1/deliveries/{id}/retry", retry_delivery)
+    return app

@@ -1,0 +1,173 @@
+"""What the notifier does: turn events into stored deliveries, then send what is due.
+
+``on_event`` (the consumer's handler) only stores: the deliveries an event calls for and the
+booking's reminder. ``Sender.run`` sends due deliveries and reminders, retrying passing failures
+with growing delay and recording permanent ones as failed, for an admin to see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from prometheus_client import Counter, Gauge
+
+from services.notifier.compose import Email, messages_for, reminder_messages
+from services.notifier.deliveries import DeliveryStore, Document, to_message
+from services.notifier.errors import PermanentDeliveryError, TransientDeliveryError
+from services.notifier.mailer import SmtpMailer
+from services.notifier.mime import build_mime
+from services.notifier.sms import SmsProvider
+from shared.events import BookingCancelled, BookingRescheduled, BookingScheduled, Event
+from shared.models import BookingDetails, Slot
+
+log = logging.getLogger(__name__)
+
+DELIVERIES = Counter(
+    "notifier_deliveries_total", "Delivery attempts by channel, kind and outcome", ["channel", "kind", "outcome"]
+)
+FAILED = Gauge("notifier_deliveries_failed", "Deliveries that failed for good in this process's lifetime")
+REMINDERS = Counter("notifier_reminders_total", "Reminders handled", ["outcome"])
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        *,
+        mail_from: str,
+        reminder_before: timedelta,
+        wake: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._store = store
+        self._mail_from = mail_from
+        self._reminder_before = reminder_before
+        self._wake = wake
+
+    async def on_event(self, event: Event) -> None:
+        now = datetime.now(UTC)
+        messages = messages_for(event, mail_from=self._mail_from, now=now)
+        await self._store.add(str(event.event_id), event.correlation_id, messages, now)
+        data = event.data
+        if isinstance(event, BookingScheduled | BookingRescheduled):
+            slot = event.data.slot
+            await self._store.schedule_reminder(
+                event.correlation_id,
+                event.data.booking,
+                slot,
+                event.data.status_url,
+                event.data.sequence,
+                slot.start - self._reminder_before,
+            )
+        elif isinstance(event, BookingCancelled):
+            await self._store.drop_reminder(event.correlation_id, getattr(data, "sequence", 0))
+        if messages:
+            self._wake()
+
+
+class Sender:
+    def __init__(
+        self,
+        store: DeliveryStore,
+        *,
+        mailer: SmtpMailer,
+        sms: SmsProvider,
+        mail_from: str,
+        retry_delays: tuple[float, ...],
+        poll_seconds: float,
+        concurrency: int = 8,
+    ) -> None:
+        self._store = store
+        self._mailer = mailer
+        self._sms = sms
+        self._mail_from = mail_from
+        self._delays = retry_delays
+        self._poll = poll_seconds
+        self._limit = asyncio.Semaphore(concurrency)
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                done = await self.send_due() + await self.remind_due()
+            except Exception:
+                log.exception("sending pass failed; will retry")
+                done = 0
+            if done == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll)
+                self._wakeup.clear()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wakeup.set()
+
+    async def send_due(self) -> int:
+        docs, token = await self._store.claim_due(datetime.now(UTC))
+        await asyncio.gather(*(self._send(doc, token) for doc in docs))
+        return len(docs)
+
+    async def _send(self, doc: Document, token: str) -> None:
+        outcome = "sent"
+        async with self._limit:
+            try:
+                message = to_message(doc)
+                if isinstance(message, Email):
+                    stable_id = hashlib.sha256(doc["_id"].encode()).hexdigest()[:32]
+                    await self._mailer.send(
+                        build_mime(message, mail_from=self._mail_from, message_id=f"<{stable_id}@inspiration-booking>")
+                    )
+                else:
+                    await self._sms.send(message.to, message.text)
+            except TransientDeliveryError as exc:
+                outcome = await self._retry_or_fail(doc, token, exc.reason)
+            except PermanentDeliveryError as exc:
+                outcome = "failed"
+                await self._store.mark_failed(doc, token, exc.reason, datetime.now(UTC))
+            else:
+                await self._store.mark_sent(doc, token, datetime.now(UTC))
+        if outcome == "failed":
+            FAILED.inc()
+            log.error(
+                "delivery failed for good: %s",
+                doc.get("last_error") or doc["_id"],
+                extra={"delivery": doc["_id"], "booking_id": doc["booking_id"], "kind": doc["kind"]},
+            )
+        DELIVERIES.labels(doc["channel"], doc["kind"], outcome).inc()
+
+    async def _retry_or_fail(self, doc: Document, token: str, reason: str) -> str:
+        attempt = doc.get("attempts", 0)
+        now = datetime.now(UTC)
+        if attempt >= len(self._delays):
+            await self._store.mark_failed(doc, token, f"gave up after {attempt + 1} attempts: {reason}", now)
+            return "failed"
+        log.warning(
+            "delivery failed, retrying in %ss: %s", self._delays[attempt], reason, extra={"delivery": doc["_id"]}
+        )
+        await self._store.mark_retry(doc, token, reason, now + timedelta(seconds=self._delays[attempt]))
+        return "retry"
+
+    async def remind_due(self) -> int:
+        handled = 0
+        while (reminder := await self._store.claim_reminder(datetime.now(UTC))) is not None:
+            handled += 1
+            slot = Slot.model_validate(reminder["slot"])
+            if slot.start <= datetime.now(UTC):
+                await self._store.reminder_done(reminder, "skipped")
+                REMINDERS.labels("skipped").inc()
+                continue
+            booking = BookingDetails.model_validate(reminder["booking"])
+            messages = reminder_messages(reminder["_id"], booking, slot, reminder["status_url"])
+            key = f"reminder:{reminder['_id']}:{reminder['sequence']}"
+            await self._store.add(key, reminder["_id"], messages, datetime.now(UTC))
+            await self._store.reminder_done(reminder, "sent")
+            REMINDERS.labels("queued").inc()
+        return handled
