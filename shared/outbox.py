@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import Gauge
-from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.events import Event, event_to_document
@@ -122,28 +121,32 @@ class OutboxRelay:
             {"_id": {"$in": ids}, "outbox_owner": token}, {"outbox": 1}
         ).to_list()
         OUTBOX_BACKLOG.labels(self._collection.name).set(len(ids))
-        results = await asyncio.gather(
-            *(self._publish_document(doc) for doc in claimed), return_exceptions=True
-        )
-        cleanup: list[UpdateOne] = []
-        published = 0
+        results = await asyncio.gather(*(self._publish_document(doc) for doc in claimed), return_exceptions=True)
+        done: list[Any] = []
+        sent_ids: list[str] = []
         for doc, sent in zip(claimed, results, strict=True):
             if isinstance(sent, BaseException):
                 log.warning("publishing from outbox failed, will retry after the lease: %r", sent)
                 continue
-            published += len(sent)
-            pull = {"$pull": {"outbox": {"event_id": {"$in": sent}}}}
-            # Clear the claim only if no new event was appended meanwhile (a writer unsets the owner).
-            cleanup.append(
-                UpdateOne(
-                    {"_id": doc["_id"], "outbox_owner": token},
-                    {**pull, "$unset": {"outbox_due": "", "outbox_owner": ""}},
-                )
+            if len(sent) == len(doc.get("outbox", [])):
+                done.append(doc["_id"])
+            sent_ids.extend(sent)
+        all_cleared = True
+        if done:
+            # One write clears every fully published document that no writer touched since the claim
+            # (a writer appending an event also drops the claim, so such a document is not matched).
+            cleared = await self._collection.update_many(
+                {"_id": {"$in": done}, "outbox_owner": token},
+                {"$set": {"outbox": []}, "$unset": {"outbox_due": "", "outbox_owner": ""}},
             )
-            cleanup.append(UpdateOne({"_id": doc["_id"]}, pull))
-        if cleanup:
-            await self._collection.bulk_write(cleanup, ordered=True)
-        return published
+            all_cleared = cleared.modified_count == len(done)
+        if sent_ids and (not all_cleared or len(done) < len(claimed)):
+            # The rest: take out exactly what went out; what is left stays due.
+            await self._collection.update_many(
+                {"_id": {"$in": [doc["_id"] for doc in claimed]}},
+                {"$pull": {"outbox": {"event_id": {"$in": sent_ids}}}},
+            )
+        return len(sent_ids)
 
     async def _publish_document(self, doc: dict[str, Any]) -> list[str]:
         sent: list[str] = []

@@ -1,0 +1,108 @@
+"""Booking intake against the floor (issue 2 §9): the same load, side by side, in one run.
+
+    python bench/bench_intake.py [--seconds 15] [--connections 32] [--rounds 2]
+
+Starts a fresh SecantusDB and a RabbitMQ virtual host of its own, the floor server
+(``../shared/bench/floor_intake.py``: parse, insert, publish with confirm) and the booking service,
+then drives each with ``wrk`` and ``../shared/bench/post_booking.lua`` (a valid booking with a new
+Idempotency-Key per request), alternating rounds so both see the same machine state. Prints
+requests/s, p50 and p99 of each, and the ratios (target: ≥ 0.8× throughput, ≤ 2× p99).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.backends import free_port, local_vhost, secantus_server  # noqa: E402
+
+UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", str(script), url],
+        check=True, capture_output=True, text=True,
+    ).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    latency = {p: float(v) * UNITS[u] for p, v, u in re.findall(r"\s(50|99)%\s+([\d.]+)(us|ms|s)\b", out)}
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return {"rps": rps, "p50": latency["50"], "p99": latency["99"], "non2xx": float(non2xx.group(1)) if non2xx else 0}
+
+
+async def wait_ready(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            try:
+                async with session.get(url) as response:
+                    if response.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise TimeoutError(url)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "bench")
+    args = parser.parse_args()
+    script = args.shared / "post_booking.lua"
+
+    with secantus_server() as mongodb_url, local_vhost() as amqp_url:
+        env = {**os.environ, "MONGODB_URL": mongodb_url, "AMQP_URL": amqp_url, "LOG_LEVEL": "WARNING"}
+        floor_port, booking_port = free_port(), free_port()
+        floor = subprocess.Popen([sys.executable, str(args.shared / "floor_intake.py"), "--port", str(floor_port)],
+                                 env={**env, "MONGODB_DB": "bench_floor"})
+        booking = subprocess.Popen(
+            [sys.executable, "-m", "services.booking"], cwd=ROOT,
+            # The script's dates lie in 2028: widen the booking horizon so every request is valid.
+            env={**env, "MONGODB_DB": "bench_booking", "BOOKING_PORT": str(booking_port), "HTTP_HOST": "127.0.0.1",
+                 "MAX_AHEAD_DAYS": "1000"},
+        )
+        try:
+            asyncio.run(wait_ready(f"http://127.0.0.1:{floor_port}/api/v1/bookings"))
+            asyncio.run(wait_ready(f"http://127.0.0.1:{booking_port}/readyz"))
+            targets = {"floor": f"http://127.0.0.1:{floor_port}/api/v1/bookings",
+                       "booking": f"http://127.0.0.1:{booking_port}/api/v1/bookings"}
+            for url in targets.values():  # warm-up: connections, indexes, caches
+                wrk(url, script, 3, args.connections)
+            results: dict[str, list[dict[str, float]]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, url in targets.items():
+                    results[name].append(wrk(url, script, args.seconds, args.connections))
+        finally:
+            for process in (booking, floor):
+                process.terminate()
+                process.wait(timeout=30)
+
+    print(f"\nwrk -t2 -c{args.connections} -d{args.seconds}s, {args.rounds} rounds each, alternating")
+    print(f"{'server':<10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'non-2xx':>10}")
+    best: dict[str, dict[str, float]] = {}
+    for name, runs in results.items():
+        for run in runs:
+            print(f"{name:<10}{run['rps']:>10.0f}{run['p50']:>10.2f}{run['p99']:>10.2f}{run['non2xx']:>10.0f}")
+        best[name] = {k: sum(r[k] for r in runs) / len(runs) for k in ("rps", "p50", "p99")}
+    throughput = best["booking"]["rps"] / best["floor"]["rps"]
+    p99 = best["booking"]["p99"] / best["floor"]["p99"]
+    print(f"\nmean of rounds: booking/floor throughput = {throughput:.2f}x (target >= 0.8), "
+          f"p99 = {p99:.2f}x (target <= 2), p50 = {best['booking']['p50'] / best['floor']['p50']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
