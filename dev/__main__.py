@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,10 +29,10 @@ def listening(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def wait_until(check: object, what: str, timeout: float = 60.0) -> None:
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if check():  # type: ignore[operator]
+        if check():
             return
         time.sleep(0.2)
     raise SystemExit(f"{what} did not come up within {timeout:.0f} s")
@@ -93,7 +94,7 @@ def main() -> None:
         for service in ("booking", "scheduler", "notifier"):
             spawn(service, [sys.executable, "-m", f"services.{service}"], env)
         for port in (8080, 8081, 8082):
-            wait_until(lambda port=port: ready(port), f"the service on port {port}")  # type: ignore[misc]
+            wait_until(lambda port=port: ready(port), f"the service on port {port}")
 
         print(f"""
   Booking form:     http://127.0.0.1:8080/          (English: http://127.0.0.1:8080/?lang=en)
@@ -107,7 +108,7 @@ Press Ctrl-C to stop.""", flush=True)
         while True:
             for child in children:
                 if child.poll() is not None:
-                    raise SystemExit(f"{' '.join(child.args)} stopped (exit {child.returncode}); see {logs}/")  # type: ignore[arg-type]
+                    raise SystemExit(f"{child.args!r} stopped (exit {child.returncode}); see {logs}/")
             time.sleep(1)
     except KeyboardInterrupt:
         pass
