@@ -8,6 +8,7 @@ with the sample consultant, and prints where to go. Ctrl-C stops what it started
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import secrets
 import shutil
@@ -94,7 +95,7 @@ def main() -> None:
         for service in ("booking", "scheduler", "notifier"):
             spawn(service, [sys.executable, "-m", f"services.{service}"], env)
         for port in (8080, 8081, 8082):
-            wait_until(lambda port=port: ready(port), f"the service on port {port}")
+            wait_until(functools.partial(ready, port), f"the service on port {port}")
 
         print(f"""
   Booking form:     http://127.0.0.1:8080/          (English: http://127.0.0.1:8080/?lang=en)
