@@ -14,7 +14,12 @@ VALIDATION_FAILURES = Counter("booking_validation_failures_total", "Rejected boo
 
 def count_invalid(errors: Iterable[FieldError]) -> None:
     for error in errors:
-        # preferred_starts.2 -> preferred_starts: keep the label set small.
-        VALIDATION_FAILURES.labels(
-            error.field.split(".")[0] if error.field.startswith("preferred") else error.field
-        ).inc()
+        # Keep the label set small and fixed: preferred_starts.2 -> preferred_starts, and the name of an
+        # unknown field (chosen by the client) is never a label.
+        if error.code == "extra_forbidden":
+            field = "unknown_field"
+        elif error.field.startswith("preferred"):
+            field = error.field.split(".")[0]
+        else:
+            field = error.field
+        VALIDATION_FAILURES.labels(field).inc()

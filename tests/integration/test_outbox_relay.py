@@ -1,0 +1,269 @@
+"""The transactional outbox (issue 2 §5): a stored booking is never lost and, in normal operation,
+never published twice, even with several relays, and even if a relay dies half-way.
+
+The bookings are stored with ``BookingStore`` directly, with no relay running: exactly the state a
+booking service leaves behind when it dies between storing and publishing. Relays are then run by
+hand over the same collection with a real ``Publisher`` on a real exchange, and a private queue
+bound to ``booking.requested`` counts what reaches the broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import aio_pika
+import pytest
+import pytest_asyncio
+from aio_pika.abc import AbstractChannel, AbstractQueue
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+
+from services.booking.store import INDEXES, BookingStore
+from shared.events import EXCHANGE
+from shared.messaging import Publisher
+from shared.models import BookingDetails
+from shared.mongo import ensure_indexes
+from shared.outbox import OutboxRelay
+from shared.rules import BookingRules, parse_booking
+from shared.settings import Settings
+from tests.backends import LOCAL_AMQP
+
+pytestmark = pytest.mark.integration
+
+Document = dict[str, Any]
+LONG_LEASE = timedelta(seconds=60)  # longer than any test: a held claim never runs out by accident
+
+
+# --- fixtures -------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def amqp_url(amqp_url: str) -> Iterator[str]:
+    """This module's own RabbitMQ virtual host on the local broker, so the hundreds of events it
+    publishes do not reach a developer's running scheduler."""
+    rabbitmqctl = shutil.which("rabbitmqctl")
+    if rabbitmqctl is None or amqp_url != LOCAL_AMQP:
+        yield amqp_url
+        return
+    vhost = f"inspiration-test-{uuid.uuid4().hex[:8]}"
+    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
+        subprocess.run([rabbitmqctl, *command], check=True, capture_output=True, timeout=60)
+    try:
+        yield f"{LOCAL_AMQP}{vhost}"
+    finally:
+        subprocess.run([rabbitmqctl, "delete_vhost", vhost], capture_output=True, timeout=60)
+
+
+@pytest_asyncio.fixture
+async def bookings(settings: Settings) -> AsyncIterator[AsyncCollection[Document]]:
+    mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    db = mongo[settings.mongodb_db]
+    await ensure_indexes(db, INDEXES)
+    yield db.bookings
+    await mongo.drop_database(settings.mongodb_db)
+    await mongo.close()
+
+
+@pytest_asyncio.fixture
+async def channel(amqp_url: str) -> AsyncIterator[AbstractChannel]:
+    connection = await aio_pika.connect_robust(amqp_url)
+    async with connection:
+        yield await connection.channel(publisher_confirms=True)
+
+
+@pytest_asyncio.fixture
+async def requested(channel: AbstractChannel) -> AbstractQueue:
+    """A private queue that gets a copy of every ``booking.requested`` published from now on."""
+    await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    queue = await channel.declare_queue("", exclusive=True, auto_delete=True)
+    await queue.bind(EXCHANGE, routing_key="booking.requested")
+    return queue
+
+
+@pytest_asyncio.fixture
+async def publisher(channel: AbstractChannel) -> Publisher:
+    """The real publisher (persistent messages, publisher confirms) on the real exchange."""
+    exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
+    return Publisher(exchange)
+
+
+@pytest.fixture
+def store(bookings: AsyncCollection[Document]) -> BookingStore:
+    return BookingStore(bookings, "http://127.0.0.1:8080")
+
+
+# --- helpers --------------------------------------------------------------------------------------------------
+
+
+def details() -> BookingDetails:
+    now = datetime.now(UTC)
+    start = (now + timedelta(days=30)).date()
+    while start.weekday() >= 5:
+        start += timedelta(days=1)
+    raw = {
+        "workplace": {"name": "Bostedet Lindely", "address": "Skovvej 12", "postcode": "8000", "city": "Aarhus C"},
+        "contact": {"name": "Mette Hansen", "email": "mette@example.dk", "phone": "20304050"},
+        "theme": "vaner-og-forandringer",
+        "setting": "staff_meeting",
+        "participants": 25,
+        "duration_minutes": 105,
+        "preferred_starts": [f"{start.isoformat()}T10:00"],
+    }
+    return parse_booking(raw, now=now, rules=BookingRules())
+
+
+async def store_bookings(store: BookingStore, count: int) -> dict[str, str]:
+    """Store ``count`` bookings (no relay running); returns event id -> booking id."""
+    booking = details()
+    created = await asyncio.gather(*(store.create(booking, now=datetime.now(UTC)) for _ in range(count)))
+    return {c.booking["outbox"][0]["event_id"]: c.booking["_id"] for c in created}
+
+
+async def received(queue: AbstractQueue, event_ids: Mapping[str, str]) -> Counter[str]:
+    """How often each of ``event_ids`` is in the queue now (other events are not counted)."""
+    counts: Counter[str] = Counter()
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        event = json.loads(message.body)
+        if event["event_id"] in event_ids:
+            assert message.message_id == event["event_id"]
+            assert event["correlation_id"] == event_ids[event["event_id"]]
+            counts[event["event_id"]] += 1
+    return counts
+
+
+async def eventually(probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, what: str = "") -> Any:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := await probe()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+    return result
+
+
+async def pending(bookings: AsyncCollection[Document]) -> int:
+    """Bookings whose outbox still holds an event."""
+    return await bookings.count_documents({"outbox.0": {"$exists": True}})
+
+
+class DiesAfterPublishing:
+    """A relay's publisher whose process dies right after the broker confirmed: the outbox is never cleared."""
+
+    def __init__(self, inner: Publisher) -> None:
+        self.inner = inner
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        await self.inner.publish(event)
+        raise ConnectionResetError("relay died after publishing, before clearing its outbox")
+
+
+class DiesBeforePublishing:
+    """A relay's publisher whose process dies after claiming, before anything reached the broker."""
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        raise ConnectionResetError("relay died before publishing")
+
+
+# --- tests ----------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_booking_stored_while_no_relay_runs_is_published_once_when_one_starts(
+    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    events = await store_bookings(store, 1)
+
+    # The service "died" right after storing: nothing is on the broker, the event waits in the outbox.
+    assert await received(requested, events) == Counter()
+    assert await pending(bookings) == 1
+
+    relay = OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=0.05)
+    running = asyncio.create_task(relay.run())
+    try:
+        await eventually(lambda: _none_pending(bookings), what="the relay to publish the stored event")
+    finally:
+        await relay.stop()
+        await running
+    assert await received(requested, events) == Counter({event_id: 1 for event_id in events})
+
+    # Another pass (another replica, or the same one later) finds nothing left to publish.
+    assert await OutboxRelay(bookings, publisher, lease=LONG_LEASE).publish_due() == 0
+    assert await received(requested, events) == Counter()
+    stored = await bookings.find_one({})
+    assert stored is not None
+    assert stored["outbox"] == [] and "outbox_due" not in stored and "outbox_owner" not in stored
+
+
+@pytest.mark.asyncio
+async def test_relay_that_dies_before_publishing_leaves_the_event_for_the_next_relay(
+    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    events = await store_bookings(store, 1)
+    lease = timedelta(seconds=0.5)
+
+    assert await OutboxRelay(bookings, DiesBeforePublishing(), lease=lease).publish_due() == 0
+    assert await received(requested, events) == Counter()
+
+    restarted = OutboxRelay(bookings, publisher, lease=LONG_LEASE)
+    assert await restarted.publish_due() == 0  # the dead relay's claim holds until its lease runs out
+    await eventually(restarted.publish_due, what="the lease of the dead relay to run out")
+
+    assert await received(requested, events) == Counter({event_id: 1 for event_id in events})
+    assert await pending(bookings) == 0
+
+
+@pytest.mark.asyncio
+async def test_relay_that_dies_after_publishing_is_followed_by_a_republish_at_least_once(
+    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    events = await store_bookings(store, 1)
+    (event_id,) = events
+    lease = timedelta(seconds=0.5)
+
+    assert await OutboxRelay(bookings, DiesAfterPublishing(publisher), lease=lease).publish_due() == 0
+    assert await received(requested, events) == Counter({event_id: 1})
+    assert await pending(bookings) == 1  # the outbox was not cleared
+
+    restarted = OutboxRelay(bookings, publisher, lease=LONG_LEASE)
+    assert await restarted.publish_due() == 0  # not while the dead relay's lease holds
+    await eventually(restarted.publish_due, what="the lease of the dead relay to run out")
+
+    # Published a second time, with the same event id (at least once; consumers deduplicate on it).
+    assert await received(requested, events) == Counter({event_id: 1})
+    assert await pending(bookings) == 0
+    assert await restarted.publish_due() == 0
+
+
+@pytest.mark.asyncio
+async def test_two_relays_running_at_once_publish_each_event_exactly_once(
+    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    events = await store_bookings(store, 200)
+    assert len(events) == 200
+    relays = [
+        OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=0.01, batch_size=20) for _ in range(2)
+    ]
+
+    running = [asyncio.create_task(relay.run()) for relay in relays]
+    try:
+        await eventually(lambda: _none_pending(bookings), what="all 200 events to be published")
+    finally:
+        for relay in relays:
+            await relay.stop()
+        await asyncio.gather(*running)
+
+    counts = await received(requested, events)
+    assert set(counts) == set(events)
+    duplicates = {event_id: n for event_id, n in counts.items() if n != 1}
+    assert duplicates == {}
+
+
+async def _none_pending(bookings: AsyncCollection[Document]) -> bool:
+    return await pending(bookings) == 0
