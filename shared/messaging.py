@@ -1,10 +1,12 @@
 """Publishing with confirms, and a consumer that acks only after the work is stored.
 
-The consumer gives every message one of four outcomes:
+The consumer gives every message one of five outcomes:
 
 * handled: the handler returned, its effect is stored, the event id is recorded as processed, ack;
 * duplicate: the event id was processed before (at-least-once delivery), ack without work;
 * retry: the handler raised; a copy waits in the next delay queue and comes back (growing delay);
+* deferred: the handler raised ``RetryLater`` (it waits for something that frees itself, such as
+  another worker's lease): like a retry, but it uses up no attempt, so it is not parked for that;
 * parked: undecodable, ``PermanentError``, or out of retries: a copy goes to the parking queue
   with the reason, for an admin to see and replay.
 
@@ -34,6 +36,8 @@ from shared.topology import ConsumerQueue
 log = logging.getLogger(__name__)
 
 RETRY_HEADER = "x-retry-attempt"
+DEFER_HEADER = "x-deferred"
+MAX_DEFERRALS = 100  # a safety net: what RetryLater waits for frees itself long before this
 
 MESSAGES = Counter(
     "inspiration_messages_total", "Consumed messages by queue and outcome", ["queue", "outcome"]
@@ -43,6 +47,11 @@ PUBLISHED = Counter("inspiration_events_published_total", "Events published (con
 
 class PermanentError(Exception):
     """The handler can never succeed with this message: park it instead of retrying."""
+
+
+class RetryLater(Exception):
+    """The handler cannot proceed *yet* (e.g. another worker's lease, which expires): retry with
+    growing delay without using up one of the message's attempts."""
 
 
 def _message(
@@ -156,6 +165,16 @@ class Consumer:
             log.warning("permanent failure; parked: %s", exc, extra=context)
             await self._park(message, str(exc))
             return "parked"
+        except RetryLater as exc:
+            deferrals = int(str((message.headers or {}).get(DEFER_HEADER) or 0))
+            if self._delays and deferrals < MAX_DEFERRALS:
+                log.info("deferred (%d): %r", deferrals + 1, exc, extra=context)
+                delay = self._delays[min(deferrals, len(self._delays) - 1)]
+                await self._republish(message, self._queue.retry(delay), {DEFER_HEADER: deferrals + 1})
+                return "deferred"
+            log.warning("deferred too often; parked: %r", exc, extra=context)
+            await self._park(message, f"{type(exc).__name__}: {exc}")
+            return "parked"
         except Exception as exc:
             attempt = int(str((message.headers or {}).get(RETRY_HEADER) or 0))
             if attempt >= len(self._delays):
@@ -230,7 +249,7 @@ async def replay_parked(channel: AbstractChannel, queue: ConsumerQueue, limit: i
         headers = {
             k: v
             for k, v in (message.headers or {}).items()
-            if k not in (RETRY_HEADER, "x-parked-reason", "x-parked-at", "x-death")
+            if k not in (RETRY_HEADER, DEFER_HEADER, "x-parked-reason", "x-parked-at", "x-death")
         }
         copy = _message(
             message.body,

@@ -23,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from services.scheduler.consultants import ConsultantIn, new_feed_token
 from services.scheduler.domain import DictCalendar, Talk
 from shared.localtime import to_local
+from shared.messaging import RetryLater
 from shared.outbox import OUTBOX_INDEXES
 
 Document = dict[str, Any]
@@ -44,8 +45,9 @@ def local_day(moment: datetime) -> date:
     return to_local(moment).date()
 
 
-class BookingBusy(Exception):
-    """Another worker holds this booking's lease; the message is retried later."""
+class BookingBusy(RetryLater):
+    """Another worker holds this booking's lease; the message is retried once it may be free
+    (a lease left by a crashed worker runs out after ``LEASE``): this is waiting, not failing."""
 
 
 @dataclass
