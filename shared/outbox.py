@@ -120,7 +120,8 @@ class OutboxRelay:
         claimed = await self._collection.find(
             {"_id": {"$in": ids}, "outbox_owner": token}, {"outbox": 1}
         ).to_list()
-        OUTBOX_BACKLOG.labels(self._collection.name).set(len(ids))
+        backlog = len(ids) if len(ids) < self._batch_size else await self._collection.count_documents(due)
+        OUTBOX_BACKLOG.labels(self._collection.name).set(backlog)
         results = await asyncio.gather(*(self._publish_document(doc) for doc in claimed), return_exceptions=True)
         done: list[Any] = []
         sent_ids: list[str] = []

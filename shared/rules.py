@@ -323,7 +323,8 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
     except ValidationError as exc:
         for error in exc.errors(include_url=False):
             path = ".".join(str(part) for part in error["loc"]) or "body"
-            errors.append(FieldError(path, error["type"], error.get("ctx") or {}))
+            code = "theme_one" if path == "theme" else error["type"]  # also when no theme was chosen
+            errors.append(FieldError(path, code, error.get("ctx") or {}))
             bad_fields.add(str(error["loc"][0]) if error["loc"] else "body")
     if not isinstance(raw, dict):
         raise InvalidBooking(errors or [FieldError("body", "model_type")])

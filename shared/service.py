@@ -161,6 +161,14 @@ def json_errors(status: int, errors: list[dict[str, str]], **headers: str) -> we
     return web.json_response({"errors": errors}, status=status, headers=headers or None)
 
 
+# Errors aiohttp raises by itself, in the users' words (Danish first, as every message of the API).
+_ERROR_TEXTS = {
+    413: ("body", "Forespørgslen er for stor (højst 64 KiB) / the request body is too large (at most 64 KiB)."),
+    404: ("", "Siden findes ikke / not found."),
+    405: ("", "Metoden er ikke tilladt her / method not allowed."),
+}
+
+
 def json_error_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
     """API routes answer errors in the DESIGN's JSON shape, never with an HTML page or a trace."""
 
@@ -175,9 +183,10 @@ def json_error_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
         except web.HTTPException as exc:
             if exc.content_type == "application/json" or exc.status < 400:
                 raise
+            field, message = _ERROR_TEXTS.get(exc.status, ("", exc.reason))
             return json_errors(
                 exc.status,
-                [{"field": "", "message": exc.reason}],
+                [{"field": field, "message": message}],
                 **{k: v for k, v in exc.headers.items() if k in ("WWW-Authenticate", "Allow")},
             )
 

@@ -248,11 +248,19 @@ async def cancel_from_page(request: web.Request) -> web.Response:
     booking = await _booking_for_page(request, token)
     if booking is None:
         return render(request, "not_found.html", status=404, lang=lang)
-    await request.app[STORE].request_cancel(
+    updated = await request.app[STORE].request_cancel(
         booking["_id"], by="workplace", reason=str(form.get("reason", ""))[:1000], now=datetime.now(UTC)
     )
+    if updated is None:
+        return _not_open(request, booking, token, lang)
     wake_relay(request.app)
     raise _back_to_status(request, token, lang)
+
+
+def _not_open(request: web.Request, booking: dict[str, Any], token: str, lang: str) -> web.Response:
+    """The booking is cancelled, or its cancellation is under way: nothing can change any more."""
+    return render(request, "status.html", status=409, lang=lang, booking=booking_view(booking, lang), token=token,
+                  errors={"status": TEXTS[lang]["not_open"]}, changed=False, **_status_context(request, lang))
 
 
 @routes.post("/bookings/{id}/reschedule")
@@ -281,7 +289,8 @@ async def reschedule_from_page(request: web.Request) -> web.Response:
             changed=False,
             **_status_context(request, lang),
         )
-    await request.app[STORE].request_reschedule(booking["_id"], result, now=datetime.now(UTC))
+    if await request.app[STORE].request_reschedule(booking["_id"], result, now=datetime.now(UTC)) is None:
+        return _not_open(request, booking, token, lang)
     wake_relay(request.app)
     raise _back_to_status(request, token, lang)
 

@@ -69,6 +69,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_found_lead": "Linket er forkert eller ufuldstændigt. Brug linket fra jeres kvittering.",
         "history": "Forløb",
         "changed": "Ændringen er modtaget.",
+        "not_open": "Bookingen er aflyst eller ved at blive aflyst og kan ikke ændres.",
     },
     "en": {
         "site_title": "Inspiration talks on the psychological work environment",
@@ -136,5 +137,6 @@ TEXTS: dict[str, dict[str, str]] = {
         "not_found_lead": "The link is wrong or incomplete. Use the link from your receipt.",
         "history": "History",
         "changed": "Your change has been received.",
+        "not_open": "The booking is cancelled or being cancelled and cannot be changed.",
     },
 }

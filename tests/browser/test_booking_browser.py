@@ -12,10 +12,7 @@ import asyncio
 import json
 import os
 import re
-import shutil
-import subprocess
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import date, timedelta
 from typing import Any
 
@@ -30,7 +27,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from services.booking.app import create_app
 from shared.events import EXCHANGE
 from shared.settings import Settings
-from tests.backends import LOCAL_AMQP, free_port
+from tests.backends import free_port
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
@@ -51,23 +48,6 @@ def weekday_ahead(days: int, hour: int = 10) -> str:
     while day.weekday() >= 5:
         day += timedelta(days=1)
     return f"{day.isoformat()}T{hour:02d}:00"
-
-
-@pytest.fixture(scope="module")
-def amqp_url(amqp_url: str) -> Iterator[str]:
-    """This module's own RabbitMQ virtual host on the local broker, so a developer's running scheduler
-    cannot answer the booking (and change its status) while the browser looks at it."""
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None or amqp_url != LOCAL_AMQP:
-        yield amqp_url
-        return
-    vhost = f"inspiration-test-{uuid.uuid4().hex[:8]}"
-    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
-        subprocess.run([rabbitmqctl, *command], check=True, capture_output=True, timeout=60)
-    try:
-        yield f"{LOCAL_AMQP}{vhost}"
-    finally:
-        subprocess.run([rabbitmqctl, "delete_vhost", vhost], capture_output=True, timeout=60)
 
 
 @pytest_asyncio.fixture

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import copy
 import json
-import shutil
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -35,7 +33,6 @@ from shared.localtime import parse_start
 from shared.models import ConsultantRef, Slot
 from shared.rules import BookingRules, parse_booking
 from shared.settings import Settings
-from tests.backends import LOCAL_AMQP
 from tests.conftest import ADMIN_TOKEN
 
 pytestmark = pytest.mark.integration
@@ -97,27 +94,6 @@ def admin() -> dict[str, str]:
 
 
 # --- fixtures --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def amqp_url(amqp_url: str) -> Iterator[str]:
-    """This module's own RabbitMQ virtual host on the local broker.
-
-    A developer's running booking or scheduler process on the same broker would otherwise consume
-    this module's events (the consumer queues have fixed names) and answer them. Other brokers
-    (``AMQP_URL``, testcontainers) are used as they are.
-    """
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None or amqp_url != LOCAL_AMQP:
-        yield amqp_url
-        return
-    vhost = f"inspiration-test-{uuid.uuid4().hex[:8]}"
-    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
-        subprocess.run([rabbitmqctl, *command], check=True, capture_output=True, timeout=60)
-    try:
-        yield f"{LOCAL_AMQP}{vhost}"
-    finally:
-        subprocess.run([rabbitmqctl, "delete_vhost", vhost], capture_output=True, timeout=60)
 
 
 @pytest_asyncio.fixture
@@ -347,6 +323,8 @@ async def test_body_over_64_kib_is_413_in_the_json_error_shape(
     response = await client.post("/api/v1/bookings", json=valid_body(notes="x" * (65 * 1024)))
 
     await assert_errors(response, 413)
+    assert (await response.json())["errors"][0]["field"] == "body"
+    assert "for stor" in (await response.json())["errors"][0]["message"]
     assert await bookings.count_documents({}) == 0
 
 

@@ -7,10 +7,8 @@ attribute, and the text inside them.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from html.parser import HTMLParser
@@ -26,7 +24,6 @@ from yarl import URL
 from services.booking.app import create_app
 from shared.catalogue import THEMES
 from shared.settings import Settings
-from tests.backends import LOCAL_AMQP
 
 pytestmark = pytest.mark.integration
 
@@ -136,23 +133,6 @@ def filled_form(**changes: str) -> dict[str, str]:
     }
     form.update(changes)
     return form
-
-
-@pytest.fixture(scope="module")
-def amqp_url(amqp_url: str) -> Iterator[str]:
-    """This module's own RabbitMQ virtual host on the local broker, so a developer's running scheduler
-    cannot answer these bookings (and change their status) while the test looks at them."""
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None or amqp_url != LOCAL_AMQP:
-        yield amqp_url
-        return
-    vhost = f"inspiration-test-{uuid.uuid4().hex[:8]}"
-    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
-        subprocess.run([rabbitmqctl, *command], check=True, capture_output=True, timeout=60)
-    try:
-        yield f"{LOCAL_AMQP}{vhost}"
-    finally:
-        subprocess.run([rabbitmqctl, "delete_vhost", vhost], capture_output=True, timeout=60)
 
 
 @pytest_asyncio.fixture
@@ -270,7 +250,7 @@ async def test_form_with_errors_comes_back_with_a_linked_summary_messages_and_th
     }
 
     messages = {
-        "theme": "Skal udfyldes.",
+        "theme": "Vælg præcis ét tema",
         "participants": "Antal deltagere skal være et helt tal fra 1 til 500.",
         "workplace_postcode": "Postnummeret skal være 4 cifre.",
         "contact_email": "Ugyldig e-mailadresse",
@@ -369,6 +349,12 @@ async def test_cancel_from_the_status_page(client: TestClient[Any, Any], booking
     assert not any(f.attrs["action"].endswith("/cancel") for f in after.find_all("form"))  # nothing to cancel twice
     stored = await bookings.find_one({"_id": reference})
     assert stored is not None and stored["cancel_requested_at"] is not None
+
+    # The same cancel form sent again (a second tab, a back button) changes nothing and says why.
+    again = await client.post(cancel_form.attrs["action"], data={"token": token.attrs["value"]}, allow_redirects=False)
+    assert again.status == 409
+    assert "Bookingen er aflyst eller ved at blive aflyst og kan ikke ændres." in await again.text()
+    assert "Ændringen er modtaget." not in await again.text()
 
 
 @pytest.mark.asyncio

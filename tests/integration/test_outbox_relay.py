@@ -11,11 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import subprocess
-import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,7 +31,6 @@ from shared.mongo import ensure_indexes
 from shared.outbox import OutboxRelay
 from shared.rules import BookingRules, parse_booking
 from shared.settings import Settings
-from tests.backends import LOCAL_AMQP
 
 pytestmark = pytest.mark.integration
 
@@ -43,23 +39,6 @@ LONG_LEASE = timedelta(seconds=60)  # longer than any test: a held claim never r
 
 
 # --- fixtures -------------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def amqp_url(amqp_url: str) -> Iterator[str]:
-    """This module's own RabbitMQ virtual host on the local broker, so the hundreds of events it
-    publishes do not reach a developer's running scheduler."""
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None or amqp_url != LOCAL_AMQP:
-        yield amqp_url
-        return
-    vhost = f"inspiration-test-{uuid.uuid4().hex[:8]}"
-    for command in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
-        subprocess.run([rabbitmqctl, *command], check=True, capture_output=True, timeout=60)
-    try:
-        yield f"{LOCAL_AMQP}{vhost}"
-    finally:
-        subprocess.run([rabbitmqctl, "delete_vhost", vhost], capture_output=True, timeout=60)
 
 
 @pytest_asyncio.fixture

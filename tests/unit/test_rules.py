@@ -145,7 +145,8 @@ def test_theme_message_in_english() -> None:
 def test_missing_theme_is_reported() -> None:
     raw = request()
     del raw["theme"]
-    assert errors(raw) == {"theme": "Skal udfyldes."}
+    assert errors(raw) == {"theme": "Vælg præcis ét tema fra kataloget – der er ét tema pr. oplæg. "
+                           "Ønsker I et andet tema, så book et oplæg mere."}
 
 
 # --- duration, participants, setting ------------------------------------------------------------------
