@@ -36,6 +36,7 @@ from shared.events import (
     Event,
     new_event,
 )
+from shared.messaging import RetryLater
 from shared.models import BookingDetails, ConsultantRef, Slot
 from shared.outbox import merge_updates, outbox_update
 
@@ -48,8 +49,8 @@ class ReservationConflict(Exception):
     """Lost the race for a day too many times in a row; the message is retried later."""
 
 
-class NotYetPlaced(Exception):
-    """A cancel or move arrived before the request it refers to; retried later."""
+class NotYetPlaced(RetryLater):
+    """A cancel or move arrived before the request it refers to: wait for the request."""
 
 
 class Planner:
