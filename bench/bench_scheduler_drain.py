@@ -24,14 +24,12 @@ import contextlib
 import itertools
 import os
 import random
-import shutil
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -50,7 +48,7 @@ from shared.events import BookingRequestedData, encode_event, new_event  # noqa:
 from shared.localtime import LOCAL_TZ  # noqa: E402
 from shared.models import BookingDetails, Contact, Workplace  # noqa: E402
 from shared.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, SCHEDULER_QUEUE, declare_topology  # noqa: E402
-from tests.backends import LOCAL_AMQP, free_port, secantus_server  # noqa: E402
+from tests.backends import free_port, local_vhost, secantus_server  # noqa: E402
 
 RETRY_DELAYS_MS = (200, 1_000, 5_000)
 THEMES = sorted(THEME_IDS)
@@ -117,24 +115,6 @@ def requests(count: int, seed: int) -> list[Any]:
             )
         )
     return events
-
-
-@contextlib.contextmanager
-def private_vhost(name: str) -> Iterator[str]:
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if rabbitmqctl is None or os.environ.get("AMQP_URL"):
-        yield os.environ.get("AMQP_URL", LOCAL_AMQP)
-        return
-    try:
-        for args in (["add_vhost", name], ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"]):
-            subprocess.run([rabbitmqctl, *args], check=True, capture_output=True, timeout=60)
-    except (subprocess.SubprocessError, OSError):  # no rights to manage the broker: share its default
-        yield LOCAL_AMQP
-        return
-    try:
-        yield f"{LOCAL_AMQP}{name}"
-    finally:
-        subprocess.run([rabbitmqctl, "delete_vhost", name], check=False, capture_output=True, timeout=60)
 
 
 @dataclass
@@ -314,7 +294,7 @@ def main() -> None:
     results = []
     with (
         secantus_server() as mongodb_url,
-        private_vhost(f"bench-drain-{os.getpid()}") as amqp_url,
+        (contextlib.nullcontext(os.environ["AMQP_URL"]) if "AMQP_URL" in os.environ else local_vhost()) as amqp_url,
         tempfile.TemporaryDirectory(prefix="bench-drain-") as workdir,
     ):
         for replicas in args.replicas:

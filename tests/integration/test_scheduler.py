@@ -11,13 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import html
-import os
 import re
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -50,7 +47,7 @@ from shared.localtime import LOCAL_TZ, format_local, to_local
 from shared.models import BookingDetails, Contact, Workplace
 from shared.settings import Settings
 from shared.topology import SCHEDULER_QUEUE
-from tests.backends import LOCAL_AMQP, free_port
+from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -216,33 +213,6 @@ async def until(condition: Callable[[], Any], what: str, timeout: float = DEADLI
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         await asyncio.sleep(0.05)
-
-
-@contextlib.contextmanager
-def private_vhost(amqp_url: str, name: str) -> Iterator[str]:
-    """A virtual host of its own on the machine's RabbitMQ, so that no other consumer of the shared
-    queues (a service someone left running, another test run) takes this module's messages.
-    Any other broker (a container, ``AMQP_URL``) is used as it is."""
-    rabbitmqctl = shutil.which("rabbitmqctl")
-    if amqp_url != LOCAL_AMQP or rabbitmqctl is None:
-        yield amqp_url
-        return
-    try:
-        for args in (["add_vhost", name], ["set_permissions", "-p", name, "guest", ".*", ".*", ".*"]):
-            subprocess.run([rabbitmqctl, *args], check=True, capture_output=True, timeout=60)
-    except (subprocess.SubprocessError, OSError):  # no rights to manage the broker: share its default
-        yield amqp_url
-        return
-    try:
-        yield f"{LOCAL_AMQP}{name}"
-    finally:
-        subprocess.run([rabbitmqctl, "delete_vhost", name], check=False, capture_output=True, timeout=60)
-
-
-@pytest.fixture(scope="module")
-def amqp_url(amqp_url: str) -> Iterator[str]:
-    with private_vhost(amqp_url, f"test-scheduler-{os.getpid()}") as url:
-        yield url
 
 
 @pytest_asyncio.fixture(name="bus")

@@ -17,7 +17,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -38,7 +38,6 @@ from tests.integration.test_scheduler import (
     consultant_body,
     db_fixture,  # noqa: F401 - the fixture "db"
     new_booking_id,
-    private_vhost,
     requested,
     until,
     weekday_ahead,
@@ -51,12 +50,6 @@ REQUESTS = 60
 OUTCOMES = ("scheduled", "needs_alternative")
 BUFFER = timedelta(minutes=60)  # the consultants' travel buffer
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def amqp_url(amqp_url: str) -> Iterator[str]:
-    with private_vhost(amqp_url, f"test-scheduler-race-{os.getpid()}") as url:
-        yield url
 
 
 class Replicas:
