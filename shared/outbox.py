@@ -1,8 +1,8 @@
 """Transactional outbox embedded in the aggregate documents.
 
-A service stores an event in the same document write as the change it announces (``outbox`` array
-plus an ``outbox_due`` time), so the change and its event are one atomic write: never one without
-the other. ``OutboxRelay`` publishes what is due, with confirms, then removes it.
+A service stores an event in the same document write as the change it announces (``outbox`` array,
+``outbox_pending`` flag and an ``outbox_due`` time), so the change and its event are one atomic
+write: never one without the other. ``OutboxRelay`` publishes what is due, with confirms, then removes it.
 
 Several replicas may relay at once: a relay claims documents with a lease (``outbox_due`` moved
 into the future, ``outbox_owner`` set to its claim token), so in normal operation each event is
@@ -39,14 +39,14 @@ class EventPublisher(Protocol):
 
 def outbox_fields(events: Iterable[Event], now: datetime) -> dict[str, Any]:
     """Fields for a new document that carries ``events``."""
-    return {"outbox": [event_to_document(e) for e in events], "outbox_due": now}
+    return {"outbox": [event_to_document(e) for e in events], "outbox_pending": True, "outbox_due": now}
 
 
 def outbox_update(events: Iterable[Event], now: datetime) -> dict[str, Any]:
     """Update operators that append ``events`` to a document's outbox (merge into your update)."""
     return {
         "$push": {"outbox": {"$each": [event_to_document(e) for e in events]}},
-        "$set": {"outbox_due": now},
+        "$set": {"outbox_pending": True, "outbox_due": now},
         "$unset": {"outbox_owner": ""},
     }
 
@@ -60,7 +60,9 @@ def merge_updates(*updates: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-OUTBOX_INDEXES = [("outbox_due", 1)]
+# The relay's query leads with an equality on the flag: cheap on every MongoDB-protocol server.
+OUTBOX_INDEXES = [("outbox_pending", 1), ("outbox_due", 1)]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OutboxRelay:
@@ -107,7 +109,9 @@ class OutboxRelay:
     async def publish_due(self) -> int:
         """Claim, publish and clear one batch of due documents; returns how many events went out."""
         now = datetime.now(UTC)
-        due = {"outbox_due": {"$lte": now}}
+        # The lower bound keeps the range to dates: most documents have no ``outbox_due`` at all, and
+        # a one-sided range would walk all of them in the index on some servers (SecantusDB).
+        due = {"outbox_due": {"$gte": _EPOCH, "$lte": now}}
         ids = [d["_id"] async for d in self._collection.find(due, {"_id": 1}).limit(self._batch_size)]
         if not ids:
             OUTBOX_BACKLOG.labels(self._collection.name).set(0)
@@ -120,7 +124,9 @@ class OutboxRelay:
         claimed = await self._collection.find(
             {"_id": {"$in": ids}, "outbox_owner": token}, {"outbox": 1}
         ).to_list()
-        backlog = len(ids) if len(ids) < self._batch_size else await self._collection.count_documents(due)
+        backlog = len(ids) if len(ids) < self._batch_size else await self._collection.count_documents(
+            {"outbox_pending": True}
+        )
         OUTBOX_BACKLOG.labels(self._collection.name).set(backlog)
         results = await asyncio.gather(*(self._publish_document(doc) for doc in claimed), return_exceptions=True)
         done: list[Any] = []
@@ -138,7 +144,7 @@ class OutboxRelay:
             # (a writer appending an event also drops the claim, so such a document is not matched).
             cleared = await self._collection.update_many(
                 {"_id": {"$in": done}, "outbox_owner": token},
-                {"$set": {"outbox": []}, "$unset": {"outbox_due": "", "outbox_owner": ""}},
+                {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}},
             )
             all_cleared = cleared.modified_count == len(done)
         if sent_ids and (not all_cleared or len(done) < len(claimed)):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
@@ -137,47 +137,29 @@ class BookingStore:
     async def request_cancel(self, booking_id: str, *, by: str, reason: str, now: datetime) -> Document | None:
         """Record the wish to cancel and announce it; None if the booking is not open any more."""
         event = new_event(BookingCancelRequestedData(booking_id=booking_id, requested_by=by, reason=reason), now=now)
-        update = merge_updates(
-            {
-                "$set": {"cancel_requested_at": now, "updated_at": now},
-                "$push": {
-                    "history": {"at": now, "status": "cancel_requested", "event_id": str(event.event_id), "by": by}
-                },
-            },
-            outbox_update([event], now),
-        )
-        return await self._bookings.find_one_and_update(
-            {"_id": booking_id, "status": {"$in": list(OPEN_STATUSES)}, "cancel_requested_at": None},
-            update,
-            projection={"outbox": 0},
-            return_document=ReturnDocument.AFTER,
-        )
+        return await self._record_request(booking_id, event, "cancel_requested_at", {"by": by}, now)
 
     async def request_reschedule(
         self, booking_id: str, data: BookingRescheduleRequestedData, *, now: datetime
     ) -> Document | None:
+        """Record the wish for a new time and announce it; None if the booking is not open any more."""
         event = new_event(data, now=now)
+        details = {"by": data.requested_by, "preferred_starts": list(data.preferred_starts)}
+        return await self._record_request(booking_id, event, "reschedule_requested_at", details, now)
+
+    async def _record_request(
+        self, booking_id: str, event: Event, marker: str, details: Document, now: datetime
+    ) -> Document | None:
+        """Store a workplace's or admin's request on an open booking together with its event."""
+        history = {"at": now, "status": marker.removesuffix("_at"), "event_id": str(event.event_id), **details}
         update = merge_updates(
-            {
-                "$set": {"reschedule_requested_at": now, "updated_at": now},
-                "$push": {
-                    "history": {
-                        "at": now,
-                        "status": "reschedule_requested",
-                        "event_id": str(event.event_id),
-                        "by": data.requested_by,
-                        "preferred_starts": list(data.preferred_starts),
-                    }
-                },
-            },
+            {"$set": {marker: now, "updated_at": now}, "$push": {"history": history}},
             outbox_update([event], now),
         )
-        return await self._bookings.find_one_and_update(
-            {"_id": booking_id, "status": {"$in": list(OPEN_STATUSES)}, "cancel_requested_at": None},
-            update,
-            projection={"outbox": 0},
-            return_document=ReturnDocument.AFTER,
+        result = await self._bookings.update_one(
+            {"_id": booking_id, "status": {"$in": list(OPEN_STATUSES)}, "cancel_requested_at": None}, update
         )
+        return await self.get(booking_id) if result.modified_count == 1 else None
 
     async def apply(self, event: Event) -> None:
         """Project a scheduler event onto the booking (idempotent; an older event never wins)."""
@@ -190,7 +172,9 @@ class BookingStore:
             {
                 "_id": event.correlation_id,
                 "history.event_id": {"$ne": str(event.event_id)},
-                "$or": [{"status_at": {"$lte": at}}, {"status_at": {"$exists": False}}],
+                # "not after": at or before ``at``, or not set yet (one condition, no $or: an $or makes
+                # some servers (SecantusDB) scan the whole collection instead of using the _id)
+                "status_at": {"$not": {"$gt": at}},
             },
             {"$set": {**changes, "status_at": at, "updated_at": at}, "$push": {"history": entry}},
         )

@@ -16,7 +16,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import IndexModel, ReturnDocument
+from pymongo import IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -156,30 +156,36 @@ class DeliveryStore:
             "status": "pending",
             "lease_until": None,
         }
-        with contextlib.suppress(DuplicateKeyError):  # a newer move is stored already
+        # No match because a newer move is stored: the upsert then collides on _id, and is dropped.
+        with contextlib.suppress(DuplicateKeyError):
             await self.reminders.update_one(
-                {"_id": booking_id, "$or": [{"sequence": {"$lte": sequence}}, {"sequence": {"$exists": False}}]},
-                {"$set": fields},
-                upsert=True,
+                {"_id": booking_id, "sequence": {"$lte": sequence}}, {"$set": fields}, upsert=True
             )
 
     async def drop_reminder(self, booking_id: str, sequence: int) -> None:
         await self.reminders.update_one(
-            {"_id": booking_id},
-            {"$set": {"status": "cancelled", "sequence": sequence}},
-            upsert=True,
+            {"_id": booking_id}, {"$set": {"status": "cancelled", "sequence": sequence}}, upsert=True
         )
 
     async def claim_reminder(self, now: datetime) -> Document | None:
         """One due reminder, leased to this worker (or one whose worker died mid-way)."""
-        return await self.reminders.find_one_and_update(
-            {
-                "due_at": {"$lte": now},
-                "$or": [{"status": "pending"}, {"status": "sending", "lease_until": {"$lt": now}}],
-            },
-            {"$set": {"status": "sending", "lease_until": now + LEASE}},
-            return_document=ReturnDocument.AFTER,
-        )
+        candidates = [
+            *await self.reminders.find({"status": "pending", "due_at": {"$lte": now}}).limit(20).to_list(),
+            *await self.reminders.find({"status": "sending", "lease_until": {"$lt": now}}).limit(20).to_list(),
+        ]
+        for candidate in candidates:
+            taken = await self.reminders.update_one(
+                {
+                    "_id": candidate["_id"],
+                    "sequence": candidate["sequence"],
+                    "status": candidate["status"],
+                    "lease_until": candidate["lease_until"],
+                },
+                {"$set": {"status": "sending", "lease_until": now + LEASE}},
+            )
+            if taken.modified_count == 1:
+                return {**candidate, "status": "sending", "lease_until": now + LEASE}
+        return None
 
     async def reminder_done(self, doc: Document, status: str) -> None:
         await self.reminders.update_one(

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from shared.outbox import OUTBOX_INDEXES
 
 Document = dict[str, Any]
 LEASE = timedelta(seconds=30)
+FREE = {"lease_until": datetime(1970, 1, 1, tzinfo=UTC), "claim": None}
 
 INDEXES = {
     "consultants": [IndexModel([("feed_token", 1)], unique=True)],
@@ -43,6 +45,17 @@ def day_id(consultant_id: str, day: date) -> str:
 
 def local_day(moment: datetime) -> date:
     return to_local(moment).date()
+
+
+def date_runs(days: Iterable[date], gap: int = 7) -> list[tuple[date, date]]:
+    """Sorted dates as (first, last) runs, a new run wherever more than ``gap`` days are skipped."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and (day - runs[-1][1]).days <= gap:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 class BookingBusy(RetryLater):
@@ -106,11 +119,19 @@ class SchedulerStore:
     # --- calendar days ------------------------------------------------------------------------------
 
     async def load_days(self, consultant_ids: Iterable[str], days: Iterable[date]) -> Days:
-        wanted = [day_id(c, d) for c in consultant_ids for d in days]
+        """The talks of exactly these days, read per consultant and run of nearby dates (an index
+        range each), all at once."""
+        wanted = {d.isoformat() for d in days}
+        queries = [
+            {"consultant_id": consultant_id, "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
+            for consultant_id in consultant_ids
+            for first, last in date_runs(days)
+        ]
+        results = await asyncio.gather(*(self.days.find(query).to_list() for query in queries))
         calendar = DictCalendar()
         versions: dict[str, int] = {}
         talks: dict[str, list[Document]] = {}
-        async for doc in self.days.find({"_id": {"$in": wanted}}):
+        for doc in (doc for docs in results for doc in docs if doc["day"] in wanted):
             versions[doc["_id"]] = doc["version"]
             talks[doc["_id"]] = doc.get("talks", [])
             for talk in doc.get("talks", []):
@@ -160,26 +181,22 @@ class SchedulerStore:
                 return doc, token
             except DuplicateKeyError:
                 pass
-        claimed = await self.placements.find_one_and_update(
-            {"_id": booking_id, "$or": [{"lease_until": None}, {"lease_until": {"$lt": now}}]},
-            {"$set": lease},
-            projection={"outbox": 0},
-            return_document=ReturnDocument.AFTER,
-        )
-        if claimed is not None:
-            return claimed, token
+        # A free lease is one that ran out: ``release`` sets it to the epoch (no $or needed).
+        taken = await self.placements.update_one({"_id": booking_id, "lease_until": {"$lt": now}}, {"$set": lease})
+        if taken.modified_count == 1:
+            claimed = await self.placements.find_one({"_id": booking_id, "claim": token}, {"outbox": 0})
+            if claimed is not None:
+                return claimed, token
         if await self.placements.find_one({"_id": booking_id}, {"_id": 1}) is None:
             return None
         raise BookingBusy(booking_id)
 
     async def release(self, booking_id: str, token: str) -> None:
-        await self.placements.update_one(
-            {"_id": booking_id, "claim": token}, {"$set": {"lease_until": None, "claim": None}}
-        )
+        await self.placements.update_one({"_id": booking_id, "claim": token}, {"$set": FREE})
 
     async def finish(self, booking_id: str, token: str, update: Document) -> bool:
         """Apply ``update`` and drop the lease, if we still hold it."""
-        update.setdefault("$set", {}).update({"lease_until": None, "claim": None})
+        update.setdefault("$set", {}).update(FREE)
         result = await self.placements.update_one({"_id": booking_id, "claim": token}, update)
         return result.modified_count == 1
 
