@@ -95,9 +95,16 @@ class Sender:
         self._wakeup.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
+        reminders_at = loop.time()
         while not self._stopping:
             try:
-                done = await self.send_due() + await self.remind_due()
+                done = await self.send_due()
+                # Reminders are due days ahead: look for them once per poll interval, not after every
+                # pass (each look is a database round trip, and passes follow each other under load).
+                if loop.time() >= reminders_at:
+                    reminders_at = loop.time() + self._poll
+                    done += await self.remind_due()
             except Exception:
                 log.exception("sending pass failed; will retry")
                 done = 0

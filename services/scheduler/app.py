@@ -14,9 +14,11 @@ from services.scheduler.context import PLANNER, STORE
 from services.scheduler.domain import SearchLimits
 from services.scheduler.planner import Planner
 from services.scheduler.store import INDEXES, SchedulerStore
+from shared.events import Event
 from shared.messaging import Handler
 from shared.service import (
     DB,
+    RELAYS,
     SETTINGS,
     add_dead_letter_routes,
     add_ops_routes,
@@ -31,6 +33,8 @@ from shared.settings import Settings
 from shared.topology import SCHEDULER_QUEUE
 
 log = logging.getLogger(__name__)
+
+PLACEMENTS = "placements"
 
 
 async def planner_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -52,7 +56,16 @@ async def planner_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def planner_handler(app: web.Application) -> Handler:
-    return app[PLANNER].handle
+    planner = app[PLANNER]
+
+    async def handle(event: Event) -> None:
+        await planner.handle(event)
+        # The outcome and its event were just stored: publish it now, not at the relay's next poll.
+        relay = app[RELAYS].get(PLACEMENTS)
+        if relay is not None:
+            relay.wake()
+
+    return handle
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -65,7 +78,7 @@ def create_app(settings: Settings) -> web.Application:
             mongo_ctx(INDEXES),
             planner_ctx,
             amqp_ctx,
-            relay_ctx("placements"),
+            relay_ctx(PLACEMENTS),
             consumer_ctx(SCHEDULER_QUEUE, planner_handler),
         ]
     )
