@@ -62,7 +62,6 @@ def merge_updates(*updates: dict[str, Any]) -> dict[str, Any]:
 
 # The relay's query leads with an equality on the flag: cheap on every MongoDB-protocol server.
 OUTBOX_INDEXES = [("outbox_pending", 1), ("outbox_due", 1)]
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class OutboxRelay:
@@ -109,9 +108,9 @@ class OutboxRelay:
     async def publish_due(self) -> int:
         """Claim, publish and clear one batch of due documents; returns how many events went out."""
         now = datetime.now(UTC)
-        # The lower bound keeps the range to dates: most documents have no ``outbox_due`` at all, and
-        # a one-sided range would walk all of them in the index on some servers (SecantusDB).
-        due = {"outbox_due": {"$gte": _EPOCH, "$lte": now}}
+        # Leads with the flag, as the index does: a range on ``outbox_due`` alone walks every document
+        # (most have no ``outbox_due``) on some servers (SecantusDB).
+        due = {"outbox_pending": True, "outbox_due": {"$lte": now}}
         ids = [d["_id"] async for d in self._collection.find(due, {"_id": 1}).limit(self._batch_size)]
         if not ids:
             OUTBOX_BACKLOG.labels(self._collection.name).set(0)
