@@ -62,9 +62,21 @@ def secantus_server() -> Iterator[str]:
     storage = tempfile.mkdtemp(prefix="secantus-")
     log = open(os.path.join(storage, "server.log"), "wb")  # noqa: SIM115 - closed below
     process = subprocess.Popen(
-        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
-         "--storage-path", os.path.join(storage, "data"), "--log-level", "WARNING"],
-        stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "secantus",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--storage-path",
+            os.path.join(storage, "data"),
+            "--log-level",
+            "WARNING",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
         wait_for_port(port)
@@ -119,8 +131,9 @@ def local_vhost() -> Iterator[str]:
     vhost = f"test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     subprocess.run([ctl, "-q", "add_vhost", vhost], check=True, capture_output=True)
     try:
-        subprocess.run([ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"],
-                       check=True, capture_output=True)
+        subprocess.run(
+            [ctl, "-q", "set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"], check=True, capture_output=True
+        )
         yield f"{LOCAL_AMQP}{vhost}"
     finally:
         subprocess.run([ctl, "-q", "delete_vhost", vhost], check=False, capture_output=True)

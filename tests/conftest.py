@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import aio_pika
 import pytest
 import pytest_asyncio
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.settings import Settings
 from shared.topology import ALL_QUEUES, declare_topology
@@ -42,6 +45,15 @@ def settings(mongodb_url: str, amqp_url: str) -> Settings:
         outbox_lease_seconds=2.0,
         shutdown_timeout_seconds=5.0,
     )
+
+
+@pytest_asyncio.fixture
+async def db(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """The test's own database, read directly to check what the services stored; dropped afterwards."""
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    yield client[settings.mongodb_db]
+    await client.drop_database(settings.mongodb_db)
+    await client.close()
 
 
 @pytest_asyncio.fixture

@@ -52,8 +52,13 @@ class ServiceProcess:
 
     def start(self) -> ServiceProcess:
         self._log = open(self._log_path, "wb")  # noqa: SIM115 - closed in stop()
-        self.process = subprocess.Popen([sys.executable, "-m", f"services.{self.service}"], cwd=ROOT,
-                                        env=self._env, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.service}"],
+            cwd=ROOT,
+            env=self._env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+        )
         return self
 
     async def wait_ready(self, timeout: float = 30.0) -> None:

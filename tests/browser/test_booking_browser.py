@@ -21,8 +21,8 @@ import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractQueue
 from aiohttp import web
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.booking.app import create_app
 from shared.events import EXCHANGE
@@ -81,12 +81,9 @@ async def page(base_url: str) -> AsyncIterator[Any]:
             await browser.close()
 
 
-@pytest_asyncio.fixture
-async def bookings(settings: Settings) -> AsyncIterator[AsyncCollection[dict[str, Any]]]:
-    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url)
-    yield mongo[settings.mongodb_db].bookings
-    await mongo.drop_database(settings.mongodb_db)
-    await mongo.close()
+@pytest.fixture
+def bookings(db: AsyncDatabase[dict[str, Any]]) -> AsyncCollection[dict[str, Any]]:
+    return db.bookings
 
 
 @pytest_asyncio.fixture

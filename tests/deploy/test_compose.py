@@ -90,9 +90,7 @@ def test_all_services_exist(services: dict[str, dict[str, Any]]) -> None:
 
 
 @pytest.mark.parametrize("name", [*INFRA, *APPS])
-def test_every_service_has_a_healthcheck_and_restart_policy(
-    services: dict[str, dict[str, Any]], name: str
-) -> None:
+def test_every_service_has_a_healthcheck_and_restart_policy(services: dict[str, dict[str, Any]], name: str) -> None:
     service = services[name]
     healthcheck = service.get("healthcheck")
     assert healthcheck, f"{name} has no healthcheck"
@@ -102,9 +100,7 @@ def test_every_service_has_a_healthcheck_and_restart_policy(
 
 
 @pytest.mark.parametrize("name", list(APPS))
-def test_app_services_wait_for_healthy_mongo_and_rabbitmq(
-    services: dict[str, dict[str, Any]], name: str
-) -> None:
+def test_app_services_wait_for_healthy_mongo_and_rabbitmq(services: dict[str, dict[str, Any]], name: str) -> None:
     depends_on = services[name]["depends_on"]
     assert isinstance(depends_on, dict), "depends_on must be the long form with conditions"
     for dependency in ("mongo", "rabbitmq"):
@@ -128,9 +124,7 @@ def test_app_services_start_their_module_and_check_their_own_port(
 
 
 @pytest.mark.parametrize("name", list(APPS))
-def test_app_services_point_at_the_compose_infrastructure(
-    services: dict[str, dict[str, Any]], name: str
-) -> None:
+def test_app_services_point_at_the_compose_infrastructure(services: dict[str, dict[str, Any]], name: str) -> None:
     env = _env(services[name])
     assert env["MONGODB_URL"].startswith("mongodb://mongo:27017/")
     assert "replicaSet=rs0" in env["MONGODB_URL"]

@@ -54,9 +54,7 @@ def test_hadolint_reports_nothing() -> None:
     result = subprocess.run(
         [exe, "--no-color", str(DOCKERFILE)], capture_output=True, text=True, timeout=60, check=False
     )
-    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), (
-        result.stdout + result.stderr
-    )
+    assert result.returncode == 0 and not (result.stdout + result.stderr).strip(), result.stdout + result.stderr
 
 
 def test_multi_stage_with_pinned_python_slim_base() -> None:

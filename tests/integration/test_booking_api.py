@@ -8,11 +8,10 @@ broker confirmed the publish, so at that point every published copy is already i
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -22,8 +21,8 @@ import pytest_asyncio
 from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from yarl import URL
 
 from services.booking.app import create_app
@@ -34,6 +33,7 @@ from shared.models import ConsultantRef, Slot
 from shared.rules import BookingRules, parse_booking
 from shared.settings import Settings
 from tests.conftest import ADMIN_TOKEN
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -73,18 +73,6 @@ def with_nested(group: str, **changes: Any) -> dict[str, Any]:
     return body
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], *, timeout: float = 10.0, what: str = "") -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = await probe()
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what or probe}")
-        await asyncio.sleep(0.05)
-
-
 def token_of(status_url: str) -> str:
     return URL(status_url).query["token"]
 
@@ -102,12 +90,9 @@ async def client(settings: Settings, clean_queues: None) -> AsyncIterator[TestCl
         yield test_client
 
 
-@pytest_asyncio.fixture
-async def bookings(settings: Settings) -> AsyncIterator[AsyncCollection[Document]]:
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    yield mongo[settings.mongodb_db].bookings
-    await mongo.drop_database(settings.mongodb_db)
-    await mongo.close()
+@pytest.fixture
+def bookings(db: AsyncDatabase[Document]) -> AsyncCollection[Document]:
+    return db.bookings
 
 
 @pytest_asyncio.fixture
@@ -310,9 +295,7 @@ async def test_error_messages_are_english_when_asked_for(client: TestClient[Any,
     "body", [b'{"theme": "selvledelse",', b"", b"\xff\xfe not json"], ids=["cut", "empty", "bytes"]
 )
 async def test_malformed_json_is_400(client: TestClient[Any, Any], body: bytes) -> None:
-    response = await client.post(
-        "/api/v1/bookings", data=body, headers={"Content-Type": "application/json"}
-    )
+    response = await client.post("/api/v1/bookings", data=body, headers={"Content-Type": "application/json"})
     await assert_errors(response, 400)
 
 
@@ -462,9 +445,7 @@ async def test_reschedule_with_valid_starts_is_accepted_and_announced(
     ],
     ids=["weekend", "none", "not-a-list", "not-an-object"],
 )
-async def test_reschedule_with_invalid_starts_is_422(
-    client: TestClient[Any, Any], body: Any, field: str
-) -> None:
+async def test_reschedule_with_invalid_starts_is_422(client: TestClient[Any, Any], body: Any, field: str) -> None:
     created = await create(client)
     response = await client.post(
         f"/api/v1/bookings/{created['id']}/reschedule", params={"token": token_of(created["status_url"])}, json=body

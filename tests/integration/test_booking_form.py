@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 from yarl import URL
 
 from services.booking.app import create_app
@@ -141,12 +141,9 @@ async def client(settings: Settings, clean_queues: None) -> AsyncIterator[TestCl
         yield test_client
 
 
-@pytest_asyncio.fixture
-async def bookings(settings: Settings) -> AsyncIterator[AsyncCollection[Document]]:
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    yield mongo[settings.mongodb_db].bookings
-    await mongo.drop_database(settings.mongodb_db)
-    await mongo.close()
+@pytest.fixture
+def bookings(db: AsyncDatabase[Document]) -> AsyncCollection[Document]:
+    return db.bookings
 
 
 async def get_page(client: TestClient[Any, Any], path: str, status: int = 200) -> Page:

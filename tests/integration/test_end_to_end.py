@@ -8,9 +8,7 @@ invite arrives and imports cleanly, and the status page shows the talk as schedu
 
 from __future__ import annotations
 
-import asyncio
 import html
-import inspect
 import re
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -38,6 +36,7 @@ from shared.ical import booking_uid
 from shared.localtime import LOCAL_TZ
 from shared.settings import Settings
 from tests.backends import free_port
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -117,16 +116,6 @@ async def system(
         yield System(booking, box)
 
 
-async def eventually(probe: Any, what: str, timeout: float = DEADLINE) -> Any:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not (result := await probe() if inspect.iscoroutinefunction(probe) else probe()):
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.1)
-    return result
-
-
 def weekday_ahead(days: int, hour: int) -> datetime:
     day = datetime.now(LOCAL_TZ).date() + timedelta(days=days)
     while day.weekday() >= 5:
@@ -174,9 +163,11 @@ async def test_a_booking_from_the_form_reaches_workplace_and_consultant(system: 
     status_url = URL(one(r'id="status-link" href="([^"]+)"', receipt_page))
 
     box = system.mailbox
-    [receipt] = await eventually(lambda: box.to(contact, "Tak for jeres bestilling"), "the receipt")
-    [confirmation] = await eventually(lambda: box.to(contact, "Bekræftet:"), "the confirmation")
-    [invite] = await eventually(lambda: box.to(CONSULTANT["email"], "Invitation:"), "the consultant's invite")
+    [receipt] = await eventually(lambda: box.to(contact, "Tak for jeres bestilling"), "the receipt", timeout=DEADLINE)
+    [confirmation] = await eventually(lambda: box.to(contact, "Bekræftet:"), "the confirmation", timeout=DEADLINE)
+    [invite] = await eventually(
+        lambda: box.to(CONSULTANT["email"], "Invitation:"), "the consultant's invite", timeout=DEADLINE
+    )
 
     assert reference in str(receipt["Subject"])
     assert "Anne Konsulent kommer ud til jer" in confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
@@ -194,5 +185,5 @@ async def test_a_booking_from_the_form_reaches_workplace_and_consultant(system: 
         text = await page.text()
         return text if 'data-status="scheduled"' in text else None
 
-    page = await eventually(status_page, "the status page to show the talk as scheduled")
+    page = await eventually(status_page, "the status page to show the talk as scheduled", timeout=DEADLINE)
     assert one(r'id="slot-consultant">(.*?)<', page) == "Anne Konsulent"

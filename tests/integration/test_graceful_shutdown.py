@@ -22,7 +22,6 @@ import aiohttp
 import pytest
 import pytest_asyncio
 import yaml
-from pymongo import AsyncMongoClient
 
 from shared.events import EXCHANGE, BookingRequestedData, decode_event, encode_event, new_event
 from shared.localtime import localize
@@ -40,13 +39,6 @@ async def channel(settings: Settings, clean_queues: None) -> AsyncIterator[aio_p
     connection = await aio_pika.connect_robust(settings.amqp_url)
     async with connection:
         yield await connection.channel()
-
-
-@pytest_asyncio.fixture
-async def db(settings: Settings) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    yield client[settings.mongodb_db]
-    await client.close()
 
 
 async def watch(channel: aio_pika.abc.AbstractChannel, *routing_keys: str) -> aio_pika.abc.AbstractQueue:
@@ -78,7 +70,10 @@ def booking_body(n: int) -> dict[str, Any]:
     return {
         "workplace": {"name": f"Bostedet {n}", "address": "Skovvej 12", "postcode": "8000", "city": "Aarhus C"},
         "contact": {"name": "Mette Hansen", "email": f"mette{n}@example.dk", "phone": "20304050"},
-        "theme": "selvledelse", "setting": "staff_meeting", "participants": 18, "duration_minutes": 90,
+        "theme": "selvledelse",
+        "setting": "staff_meeting",
+        "participants": 18,
+        "duration_minutes": 90,
         "preferred_starts": [f"{start:%Y-%m-%d}T10:00"],
     }
 
@@ -123,10 +118,21 @@ async def test_scheduler_stops_mid_queue_and_another_finishes_the_work(
     settings: Settings, channel: aio_pika.abc.AbstractChannel, db: Any, tmp_path: Path
 ) -> None:
     consultants = tmp_path / "consultants.yaml"
-    consultants.write_text(yaml.safe_dump({"consultants": [
-        {"id": f"konsulent-{i}", "name": f"Konsulent {i}", "email": f"k{i}@example.dk", "max_talks_per_day": 2}
-        for i in range(3)
-    ]}))
+    consultants.write_text(
+        yaml.safe_dump(
+            {
+                "consultants": [
+                    {
+                        "id": f"konsulent-{i}",
+                        "name": f"Konsulent {i}",
+                        "email": f"k{i}@example.dk",
+                        "max_talks_per_day": 2,
+                    }
+                    for i in range(3)
+                ]
+            }
+        )
+    )
     outcomes = await watch(channel, "booking.scheduled", "booking.needs_alternative")
     exchange = await channel.get_exchange(EXCHANGE)
     total = 120
@@ -138,12 +144,17 @@ async def test_scheduler_stops_mid_queue_and_another_finishes_the_work(
         details = BookingDetails(
             workplace=Workplace(name=f"Sted {n}", address="Vej 1", postcode="8000", city="Aarhus"),
             contact=Contact(name="Mette", email="mette@example.dk", phone="+4520304050"),
-            theme="smidighed", setting="staff_meeting", participants=10, duration_minutes=90,
+            theme="smidighed",
+            setting="staff_meeting",
+            participants=10,
+            duration_minutes=90,
             preferred_starts=(localize(datetime(day.year, day.month, day.day, 10)).astimezone(UTC),),
         )
         event = new_event(BookingRequestedData(booking_id=booking_id, booking=details, status_url="http://x/"))
-        await exchange.publish(aio_pika.Message(encode_event(event), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
-                               routing_key=event.type)
+        await exchange.publish(
+            aio_pika.Message(encode_event(event), delivery_mode=aio_pika.DeliveryMode.PERSISTENT),
+            routing_key=event.type,
+        )
 
     first = ServiceProcess("scheduler", settings, tmp_path, CONSULTANTS_FILE=str(consultants)).start()
     second = ServiceProcess("scheduler", settings, tmp_path, CONSULTANTS_FILE=str(consultants))

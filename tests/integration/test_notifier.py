@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
@@ -52,6 +51,7 @@ from shared.settings import Settings
 from shared.topology import NOTIFIER_QUEUE
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -64,21 +64,6 @@ ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 DEADLINE = 20.0  # seconds any awaited outcome may take before a test gives up
 THEME = "alene-arbejde"
 THEME_TITLE = "Alene-arbejde og psykisk arbejdsmiljø"
-
-
-async def eventually(probe: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    """Poll ``probe`` (sync or async) until it returns something truthy; fail after ``timeout``."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = probe()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 # --- a real SMTP server ---------------------------------------------------------------------------------
@@ -298,7 +283,9 @@ async def settled(
         done = len(found) == count and all(d["status"] in ("sent", "failed") for d in found)
         return found if done else None
 
-    found: list[dict[str, Any]] = await eventually(probe, f"{count} settled deliveries for {booking_id}")
+    found: list[dict[str, Any]] = await eventually(
+        probe, f"{count} settled deliveries for {booking_id}", timeout=DEADLINE
+    )
     return found
 
 
@@ -457,7 +444,7 @@ async def test_a_request_gets_a_danish_receipt(notifier_settings: Settings, mail
     case = Case.new()
     async with notifier(notifier_settings):
         await publish(case.requested())
-        [receipt] = await eventually(lambda: mailbox.to(case.contact_email), "the receipt")
+        [receipt] = await eventually(lambda: mailbox.to(case.contact_email), "the receipt", timeout=DEADLINE)
 
     assert receipt.mail_from == MAIL_FROM
     assert receipt.subject == f"Tak for jeres bestilling af et inspirationsoplæg (ref. {case.booking_id})"
@@ -521,8 +508,8 @@ async def test_invite_times_are_right_on_both_sides_of_daylight_saving(
     async with notifier(notifier_settings):
         await publish(summer.scheduled(local(2027, 3, 30, 13)))
         await publish(winter.scheduled(local(2027, 11, 2, 13)))
-        [summer_invite] = await eventually(lambda: invites(mailbox, summer), "the summer-time invite")
-        [winter_invite] = await eventually(lambda: invites(mailbox, winter), "the winter-time invite")
+        [summer_invite] = await eventually(lambda: invites(mailbox, summer), "the summer-time invite", timeout=DEADLINE)
+        [winter_invite] = await eventually(lambda: invites(mailbox, winter), "the winter-time invite", timeout=DEADLINE)
 
     summer_event, winter_event = the_event(summer_invite), the_event(winter_invite)
     assert utc(summer_event, "DTSTART") == datetime(2027, 3, 30, 11, 0, tzinfo=UTC)
@@ -544,14 +531,16 @@ async def test_moves_keep_the_uid_and_raise_the_sequence_and_cancelling_removes_
     first, second, third = local(2027, 3, 30, 13), local(2027, 4, 6, 9), local(2027, 4, 13, 10)
     async with notifier(notifier_settings):
         await publish(case.scheduled(first))
-        await eventually(lambda: len(invites(mailbox, case)) == 1, "the first invite")
+        await eventually(lambda: len(invites(mailbox, case)) == 1, "the first invite", timeout=DEADLINE)
         await publish(case.rescheduled(second, previous=first, sequence=1))
-        await eventually(lambda: len(invites(mailbox, case)) == 2, "the invite after the first move")
+        await eventually(lambda: len(invites(mailbox, case)) == 2, "the invite after the first move", timeout=DEADLINE)
         await publish(case.rescheduled(third, previous=second, sequence=2))
-        await eventually(lambda: len(invites(mailbox, case)) == 3, "the invite after the second move")
+        await eventually(lambda: len(invites(mailbox, case)) == 3, "the invite after the second move", timeout=DEADLINE)
         await publish(case.cancelled(third, sequence=3))
-        await eventually(lambda: len(invites(mailbox, case)) == 4, "the cancellation of the invite")
-        [cancelled] = await eventually(lambda: mailbox.to(case.contact_email, "Aflyst:"), "the workplace's notice")
+        await eventually(lambda: len(invites(mailbox, case)) == 4, "the cancellation of the invite", timeout=DEADLINE)
+        [cancelled] = await eventually(
+            lambda: mailbox.to(case.contact_email, "Aflyst:"), "the workplace's notice", timeout=DEADLINE
+        )
 
     calendars = invites(mailbox, case)
     events = [the_event(c) for c in calendars]
@@ -577,7 +566,7 @@ async def test_an_event_delivered_twice_sends_one_email(
         before = consumed()
         await publish(event)
         await publish(event)
-        await eventually(lambda: consumed() >= before + 2, "both copies to be consumed")
+        await eventually(lambda: consumed() >= before + 2, "both copies to be consumed", timeout=DEADLINE)
         await settled(client, case.booking_id, 1)
 
     per_recipient_and_subject: dict[tuple[str, str], int] = {}
@@ -608,13 +597,15 @@ async def test_mail_waits_while_the_smtp_server_is_down_and_goes_out_when_it_is_
             async def failed_twice() -> bool:
                 return any(d["attempts"] >= 2 for d in await deliveries(client, booking_id=case.booking_id))
 
-            await eventually(failed_twice, "two failed attempts while the SMTP server is down")
+            await eventually(failed_twice, "two failed attempts while the SMTP server is down", timeout=DEADLINE)
             [waiting] = await deliveries(client, booking_id=case.booking_id)
             assert waiting["status"] == "pending"
             assert "unavailable" in waiting["last_error"]
 
             await asyncio.to_thread(later.start)
-            [receipt] = await eventually(lambda: later.to(case.contact_email), "the receipt once SMTP is back")
+            [receipt] = await eventually(
+                lambda: later.to(case.contact_email), "the receipt once SMTP is back", timeout=DEADLINE
+            )
             [sent] = await settled(client, case.booking_id, 1)
     finally:
         later.stop()
@@ -636,7 +627,7 @@ async def test_a_refused_recipient_is_listed_as_failed_for_the_admin(
         async def listed() -> list[dict[str, Any]]:
             return [d for d in await deliveries(client, status="failed") if d["booking_id"] == case.booking_id]
 
-        [failed] = await eventually(listed, "the refused delivery in the failed list")
+        [failed] = await eventually(listed, "the refused delivery in the failed list", timeout=DEADLINE)
 
         no_token = await client.get("/api/v1/deliveries", params={"status": "failed"})
         wrong_token = await client.get(
@@ -717,7 +708,9 @@ async def test_cancelling_drops_the_reminder(
     start = weekday_ahead(30)  # the reminder (3 days before) is weeks away
     async with notifier(notifier_settings) as client:
         await publish(case.scheduled(start))
-        await eventually(lambda: reminders.reminders.find_one({"_id": case.booking_id}), "the stored reminder")
+        await eventually(
+            lambda: reminders.reminders.find_one({"_id": case.booking_id}), "the stored reminder", timeout=DEADLINE
+        )
         await publish(case.cancelled(start, sequence=1))
         # confirmation e-mail and SMS, invite; then the cancellation to the consultant and to the workplace
         found = await settled(client, case.booking_id, 5)
@@ -744,9 +737,9 @@ async def test_moving_the_talk_moves_the_reminder(
             doc = await reminders.reminders.find_one({"_id": case.booking_id})
             return doc is not None and doc["due_at"] == start.astimezone(UTC) - before
 
-        await eventually(lambda: reminder_at(first), "the reminder before the first time")
+        await eventually(lambda: reminder_at(first), "the reminder before the first time", timeout=DEADLINE)
         await publish(case.rescheduled(moved, previous=first, sequence=1))
-        await eventually(lambda: reminder_at(moved), "the reminder before the new time")
+        await eventually(lambda: reminder_at(moved), "the reminder before the new time", timeout=DEADLINE)
 
     reminder = await reminders.reminders.find_one({"_id": case.booking_id})
     assert reminder is not None

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,8 +20,8 @@ import aio_pika
 import pytest
 import pytest_asyncio
 from aio_pika.abc import AbstractChannel, AbstractQueue
-from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from services.booking.store import INDEXES, BookingStore
 from shared.events import EXCHANGE
@@ -30,7 +30,7 @@ from shared.models import BookingDetails
 from shared.mongo import ensure_indexes
 from shared.outbox import OutboxRelay
 from shared.rules import BookingRules, parse_booking
-from shared.settings import Settings
+from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -42,13 +42,9 @@ LONG_LEASE = timedelta(seconds=60)  # longer than any test: a held claim never r
 
 
 @pytest_asyncio.fixture
-async def bookings(settings: Settings) -> AsyncIterator[AsyncCollection[Document]]:
-    mongo: AsyncMongoClient[Document] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    db = mongo[settings.mongodb_db]
+async def bookings(db: AsyncDatabase[Document]) -> AsyncCollection[Document]:
     await ensure_indexes(db, INDEXES)
-    yield db.bookings
-    await mongo.drop_database(settings.mongodb_db)
-    await mongo.close()
+    return db.bookings
 
 
 @pytest_asyncio.fixture
@@ -116,15 +112,6 @@ async def received(queue: AbstractQueue, event_ids: Mapping[str, str]) -> Counte
             assert event["correlation_id"] == event_ids[event["event_id"]]
             counts[event["event_id"]] += 1
     return counts
-
-
-async def eventually(probe: Callable[[], Awaitable[Any]], *, timeout: float = 15.0, what: str = "") -> Any:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not (result := await probe()):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-    return result
 
 
 async def pending(bookings: AsyncCollection[Document]) -> int:
@@ -226,9 +213,7 @@ async def test_two_relays_running_at_once_publish_each_event_exactly_once(
 ) -> None:
     events = await store_bookings(store, 200)
     assert len(events) == 200
-    relays = [
-        OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=0.01, batch_size=20) for _ in range(2)
-    ]
+    relays = [OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=0.01, batch_size=20) for _ in range(2)]
 
     running = [asyncio.create_task(relay.run()) for relay in relays]
     try:

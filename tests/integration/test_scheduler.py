@@ -12,9 +12,8 @@ import asyncio
 import contextlib
 import html
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ import pytest_asyncio
 import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client import REGISTRY
-from pymongo import AsyncMongoClient
 from yarl import URL
 
 from services.booking.app import create_app as create_booking_app
@@ -49,6 +47,7 @@ from shared.settings import Settings
 from shared.topology import SCHEDULER_QUEUE
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -191,28 +190,16 @@ class Bus:
 
     async def expect(self, booking_id: str, event_type: str, count: int = 1) -> Event:
         """Wait for the ``count``-th ``event_type`` of the booking; returns the latest one."""
-        await until(lambda: len(self.of(booking_id, event_type)) >= count, f"{event_type} #{count} of {booking_id}")
+        await eventually(
+            lambda: len(self.of(booking_id, event_type)) >= count, f"{event_type} #{count} of {booking_id}"
+        )
         return self.of(booking_id, event_type)[-1]
 
     async def outcome(self, booking_id: str) -> Event:
         """The first placement outcome (scheduled or needs_alternative) of a new request."""
         placed = ("booking.scheduled", "booking.needs_alternative")
-        await until(lambda: any(e.type in placed for e in self.of(booking_id)), f"an outcome for {booking_id}")
+        await eventually(lambda: any(e.type in placed for e in self.of(booking_id)), f"an outcome for {booking_id}")
         return next(e for e in self.of(booking_id) if e.type in placed)
-
-
-async def until(condition: Callable[[], Any], what: str, timeout: float = DEADLINE) -> None:
-    """Poll a (sync or async) condition until it holds; fail with ``what`` at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 @pytest_asyncio.fixture(name="bus")
@@ -224,15 +211,6 @@ async def bus_fixture(amqp_url: str, clean_queues: None) -> AsyncIterator[Bus]:
         bus = Bus(channel, exchange)
         await bus.listen()
         yield bus
-
-
-@pytest_asyncio.fixture(name="db")
-async def db_fixture(settings: Settings) -> AsyncIterator[Any]:
-    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
-    try:
-        yield client[settings.mongodb_db]
-    finally:
-        await client.close()
 
 
 @contextlib.asynccontextmanager
@@ -269,9 +247,7 @@ async def talks_in_calendar(db: Any, booking_id: str | None = None) -> list[dict
 
 
 def messages_consumed(outcome: str) -> float:
-    value = REGISTRY.get_sample_value(
-        "inspiration_messages_total", {"queue": SCHEDULER_QUEUE.name, "outcome": outcome}
-    )
+    value = REGISTRY.get_sample_value("inspiration_messages_total", {"queue": SCHEDULER_QUEUE.name, "outcome": outcome})
     return value or 0.0
 
 
@@ -469,9 +445,7 @@ async def test_a_request_that_cannot_be_placed_gets_free_alternatives(
     assert [t["start"] for t in await talks_in_calendar(db, late)] == [alternatives[0]]
 
 
-async def test_the_same_event_delivered_twice_reserves_once(
-    scheduler: TestClient[Any, Any], bus: Bus, db: Any
-) -> None:
+async def test_the_same_event_delivered_twice_reserves_once(scheduler: TestClient[Any, Any], bus: Bus, db: Any) -> None:
     await add_consultant(scheduler, "anne")
     booking_id = new_booking_id()
     event = requested(booking_id, weekday_ahead(22, 10))
@@ -487,7 +461,7 @@ async def test_the_same_event_delivered_twice_reserves_once(
         done = messages_consumed("handled") + messages_consumed("duplicate") - finished_before
         return done >= 3 and placement is not None and not placement.get("outbox")
 
-    await until(all_settled, "all three deliveries to be handled and the outbox emptied")
+    await eventually(all_settled, "all three deliveries to be handled and the outbox emptied")
     await asyncio.sleep(0.5)  # let any (wrongly) published second outcome reach our queue
     assert len(bus.of(booking_id)) == 1
     assert len(await talks_in_calendar(db, booking_id)) == 1
@@ -697,7 +671,7 @@ async def test_a_booking_from_the_form_shows_its_time_and_consultant_on_the_stat
                 page = await response.text()
             return 'data-status="scheduled"' in page
 
-        await until(status_page_shows_the_talk, "the status page to show the booking as scheduled")
+        await eventually(status_page_shows_the_talk, "the status page to show the booking as scheduled")
         assert re.search(r'id="slot-consultant">\s*Anne Kragh\s*<', page)
         slot_time = re.search(r'id="slot-time">([^<]+)<', page)
         assert slot_time and slot_time.group(1).startswith(html.escape(format_local(start)))

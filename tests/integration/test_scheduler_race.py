@@ -36,12 +36,11 @@ from tests.integration.test_scheduler import (
     at,
     bus_fixture,  # noqa: F401 - the fixture "bus"
     consultant_body,
-    db_fixture,  # noqa: F401 - the fixture "db"
     new_booking_id,
     requested,
-    until,
     weekday_ahead,
 )
+from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -101,7 +100,7 @@ class Replicas:
                             return response.status == 200
                     return False
 
-                await until(ready, f"scheduler {index} to be ready", timeout)
+                await eventually(ready, f"scheduler {index} to be ready", timeout)
 
     def kill(self, index: int) -> None:
         self.processes[index].send_signal(signal.SIGKILL)
@@ -159,13 +158,13 @@ async def wait_for_all_outcomes(db: Any, bus: Bus, events: list[Event], group: R
                 pytest.fail(f"scheduler {index} died:\n{group.log_tail(index)}")
         return await outcomes_stored(db) == len(events)
 
-    await until(stored, f"{len(events)} outcomes in placements", timeout=120)
+    await eventually(stored, f"{len(events)} outcomes in placements", timeout=120)
 
     async def published() -> bool:
         return await db["placements"].count_documents({"outbox.0": {"$exists": True}}) == 0
 
-    await until(published, "every outcome to be published", timeout=60)
-    await until(lambda: ids <= {e.correlation_id for e in bus.received}, "every outcome event", timeout=30)
+    await eventually(published, "every outcome to be published", timeout=60)
+    await eventually(lambda: ids <= {e.correlation_id for e in bus.received}, "every outcome event", timeout=30)
     await asyncio.sleep(0.5)  # let any (wrongly) published second outcome reach our queue
 
 
@@ -220,15 +219,13 @@ async def test_three_schedulers_racing_for_two_starts_never_double_book(
     assert statuses == {"scheduled": 4, "needs_alternative": REQUESTS - 4}
 
 
-async def test_a_scheduler_killed_mid_way_loses_nothing(
-    settings: Settings, bus: Bus, db: Any, tmp_path: Path
-) -> None:
+async def test_a_scheduler_killed_mid_way_loses_nothing(settings: Settings, bus: Bus, db: Any, tmp_path: Path) -> None:
     events = same_two_starts()
     # A killed relay's claim on the outbox runs out after 5 s, not the default 30 s.
     async with replicas(settings, tmp_path, OUTBOX_LEASE_SECONDS="5") as group:
         for event in events:
             await bus.publish(event)
-        await until(lambda: outcomes_stored(db), "the first outcomes", timeout=60)
+        await eventually(lambda: outcomes_stored(db), "the first outcomes", timeout=60)
         # SIGKILL: no clean shutdown. Its unacknowledged messages go back to the queue; the bookings
         # it was handling stay leased for 30 s, then the others take them over.
         group.kill(0)

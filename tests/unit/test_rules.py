@@ -108,9 +108,7 @@ def test_work_environment_group_setting_and_english_language_are_accepted() -> N
 
 def test_three_starts_at_the_edges_of_the_bookable_day_are_accepted() -> None:
     # 08:00 start, and a 120-minute talk at 15:00 ends exactly at 17:00.
-    details = parse_booking(
-        starts("2027-03-02T08:00", "2027-03-02T15:00", "2027-03-03T10:00"), now=NOW, rules=RULES
-    )
+    details = parse_booking(starts("2027-03-02T08:00", "2027-03-02T15:00", "2027-03-03T10:00"), now=NOW, rules=RULES)
     assert len(details.preferred_starts) == 3
 
 
@@ -145,8 +143,10 @@ def test_theme_message_in_english() -> None:
 def test_missing_theme_is_reported() -> None:
     raw = request()
     del raw["theme"]
-    assert errors(raw) == {"theme": "Vælg præcis ét tema fra kataloget – der er ét tema pr. oplæg. "
-                           "Ønsker I et andet tema, så book et oplæg mere."}
+    assert errors(raw) == {
+        "theme": "Vælg præcis ét tema fra kataloget – der er ét tema pr. oplæg. "
+        "Ønsker I et andet tema, så book et oplæg mere."
+    }
 
 
 # --- duration, participants, setting ------------------------------------------------------------------

@@ -49,9 +49,7 @@ def talk(start: datetime, minutes: int = 120, booking_id: str = "other") -> Talk
     return Talk(booking_id, start, start + timedelta(minutes=minutes))
 
 
-def request(
-    *starts: datetime, theme: str = "selvledelse", minutes: int = 120, booking_id: str = "b1"
-) -> TalkRequest:
+def request(*starts: datetime, theme: str = "selvledelse", minutes: int = 120, booking_id: str = "b1") -> TalkRequest:
     return TalkRequest(booking_id, theme, timedelta(minutes=minutes), tuple(starts))
 
 
@@ -105,8 +103,7 @@ def test_the_buffer_is_the_consultants_own() -> None:
 
 @pytest.mark.parametrize(
     ("hour", "minute", "ok"),
-    [(8, 30, False), (8, 59, False), (9, 0, True), (11, 0, True), (13, 0, True), (13, 1, False),
-     (13, 30, False)],
+    [(8, 30, False), (8, 59, False), (9, 0, True), (11, 0, True), (13, 0, True), (13, 1, False), (13, 30, False)],
 )
 def test_buffers_must_lie_inside_working_hours(hour: int, minute: int, ok: bool) -> None:
     # hours 08:00–16:00, buffer 60: a 120-minute talk may start 09:00..13:00
@@ -133,8 +130,9 @@ def test_absence_days_are_refused_inclusively() -> None:
         assert not fits(c1, start, start + timedelta(hours=2), DictCalendar())
     thursday = local(2027, 3, 4, 10)
     assert fits(c1, thursday, thursday + timedelta(hours=2), DictCalendar())
-    result = not_placed(place(request(local(*TUE, 10)), [c1], DictCalendar(), now=NOW,
-                              limits=SearchLimits(alternatives=0)))
+    result = not_placed(
+        place(request(local(*TUE, 10)), [c1], DictCalendar(), now=NOW, limits=SearchLimits(alternatives=0))
+    )
     assert "absent" in result.reason
 
 
@@ -243,8 +241,9 @@ def test_rescheduled_booking_does_not_block_itself() -> None:
 # ------------------------------------------------------------------------------------ alternatives
 
 
-def assert_genuinely_free(alternatives: Sequence[datetime], consultants: Sequence[Consultant],
-                          cal: DictCalendar, minutes: int = 120) -> None:
+def assert_genuinely_free(
+    alternatives: Sequence[datetime], consultants: Sequence[Consultant], cal: DictCalendar, minutes: int = 120
+) -> None:
     assert len(set(alternatives)) == len(alternatives)
     for start in alternatives:
         assert start.utcoffset() == timedelta(0)
@@ -264,8 +263,10 @@ def test_alternatives_same_time_of_day_on_nearest_weekdays_first() -> None:
 
 def test_alternatives_never_on_a_weekend_and_skip_busy_days() -> None:
     friday = local(2027, 3, 5, 13)
-    c1 = consultant(working_hours={weekday: (time(8), time(16)) for weekday in range(7)},
-                    absences=((date(2027, 3, 5), date(2027, 3, 5)),))
+    c1 = consultant(
+        working_hours={weekday: (time(8), time(16)) for weekday in range(7)},
+        absences=((date(2027, 3, 5), date(2027, 3, 5)),),
+    )
     cal = calendar(("c1", talk(local(2027, 3, 4, 9))), ("c1", talk(local(2027, 3, 4, 13))))  # Thursday full
     result = not_placed(place(request(friday), [c1], cal, now=NOW))
     # though c1 works weekends: Wed (2 days), Tue (3), Mon 8 March (3 days after)
@@ -278,8 +279,9 @@ def test_alternatives_follow_preferred_order_at_equal_distance_and_are_at_most_t
     req = request(local(2027, 3, 16, 10), local(*TUE, 13))
     result = not_placed(place(req, [c1], DictCalendar(), now=NOW))
     assert result.alternatives == (local(2027, 3, 15, 10), local(2027, 3, 17, 10), local(2027, 3, 1, 13))
-    five = not_placed(place(request(local(*TUE, 13)), [c1], DictCalendar(), now=NOW,
-                            limits=SearchLimits(alternatives=5)))
+    five = not_placed(
+        place(request(local(*TUE, 13)), [c1], DictCalendar(), now=NOW, limits=SearchLimits(alternatives=5))
+    )
     assert len(five.alternatives) == 5
     assert_genuinely_free(five.alternatives, [c1], DictCalendar())
 
@@ -301,8 +303,9 @@ def test_alternatives_fall_back_to_other_times_nearest_first() -> None:
         ("c1", talk(local(*TUE, 12))),  # Tuesday 12–14: only 09:00 is free that day
         ("c1", talk(local(2027, 3, 4, 13))),  # Thursday 13–15: 09:00..10:00 free
     )
-    result = not_placed(place(request(local(*TUE, 13)), [c1], cal, now=NOW,
-                              limits=SearchLimits(alternative_window_days=2)))
+    result = not_placed(
+        place(request(local(*TUE, 13)), [c1], cal, now=NOW, limits=SearchLimits(alternative_window_days=2))
+    )
     # wall-clock distance from Tuesday 13:00: Tuesday 09:00 is 4 h, Thursday 09:00 44 h, 09:30 44.5 h
     assert result.alternatives == (local(*TUE, 9), local(2027, 3, 4, 9), local(2027, 3, 4, 9, 30))
     assert_genuinely_free(result.alternatives, [c1], cal)
@@ -345,19 +348,18 @@ def test_on_the_dst_days_themselves_working_hours_are_wall_time() -> None:
         assert result.start == datetime(day.year, day.month, day.day, utc_hour, tzinfo=UTC)
         latest_end = local(day.year, day.month, day.day, 15)
         assert fits(c1, latest_end - timedelta(hours=2), latest_end, DictCalendar())
-        assert not fits(c1, latest_end - timedelta(hours=1, minutes=30), latest_end + timedelta(minutes=30),
-                        DictCalendar())
+        assert not fits(
+            c1, latest_end - timedelta(hours=1, minutes=30), latest_end + timedelta(minutes=30), DictCalendar()
+        )
 
 
 @pytest.mark.parametrize(
     ("absent", "preferred", "expected_utc"),
     [
         # Friday 26 March 13:00 CET (12:00Z) unavailable -> Monday 29 March 13:00 CEST = 11:00Z
-        ((date(2027, 3, 15), date(2027, 3, 26)), local(2027, 3, 26, 13),
-         datetime(2027, 3, 29, 11, tzinfo=UTC)),
+        ((date(2027, 3, 15), date(2027, 3, 26)), local(2027, 3, 26, 13), datetime(2027, 3, 29, 11, tzinfo=UTC)),
         # Friday 29 October 13:00 CEST (11:00Z) unavailable -> Monday 1 November 13:00 CET = 12:00Z
-        ((date(2027, 10, 18), date(2027, 10, 29)), local(2027, 10, 29, 13),
-         datetime(2027, 11, 1, 12, tzinfo=UTC)),
+        ((date(2027, 10, 18), date(2027, 10, 29)), local(2027, 10, 29, 13), datetime(2027, 11, 1, 12, tzinfo=UTC)),
     ],
 )
 def test_alternative_across_the_dst_change_keeps_13_local(
