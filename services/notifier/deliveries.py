@@ -111,8 +111,15 @@ class DeliveryStore:
         )
         return await self.deliveries.find({"_id": {"$in": ids}, "claim": token}).to_list(), token
 
-    async def mark_sent(self, doc: Document, token: str, now: datetime) -> None:
-        await self._finish(doc, token, {"status": "sent", "sent_at": now, "last_error": None})
+    async def mark_sent(self, docs: list[Document], token: str, now: datetime) -> None:
+        if docs:
+            await self.deliveries.update_many(
+                {"_id": {"$in": [doc["_id"] for doc in docs]}, "claim": token},
+                {
+                    "$set": {"status": "sent", "sent_at": now, "last_error": None, "claim": None},
+                    "$inc": {"attempts": 1},
+                },
+            )
 
     async def mark_retry(self, doc: Document, token: str, reason: str, at: datetime) -> None:
         await self._finish(doc, token, {"status": "pending", "next_attempt_at": at, "last_error": reason})

@@ -119,11 +119,16 @@ class Sender:
 
     async def send_due(self) -> int:
         docs, token = await self._store.claim_due(datetime.now(UTC))
-        await asyncio.gather(*(self._send(doc, token) for doc in docs))
+        outcomes = await asyncio.gather(*(self._send(doc, token) for doc in docs))
+        # What went out is marked in one write for the whole batch.
+        await self._store.mark_sent(
+            [doc for doc, sent in zip(docs, outcomes, strict=True) if sent], token, datetime.now(UTC)
+        )
         return len(docs)
 
-    async def _send(self, doc: Document, token: str) -> None:
-        outcome = "sent"
+    async def _send(self, doc: Document, token: str) -> bool:
+        """Send one delivery; True if it went out. Failures are recorded here."""
+        outcome, reason = "sent", ""
         async with self._limit:
             try:
                 message = to_message(doc)
@@ -135,20 +140,19 @@ class Sender:
                 else:
                     await self._sms.send(message.to, message.text)
             except TransientDeliveryError as exc:
-                outcome = await self._retry_or_fail(doc, token, exc.reason)
+                outcome, reason = await self._retry_or_fail(doc, token, exc.reason), exc.reason
             except PermanentDeliveryError as exc:
-                outcome = "failed"
+                outcome, reason = "failed", exc.reason
                 await self._store.mark_failed(doc, token, exc.reason, datetime.now(UTC))
-            else:
-                await self._store.mark_sent(doc, token, datetime.now(UTC))
         if outcome == "failed":
             FAILED.inc()
             log.error(
                 "delivery failed for good: %s",
-                doc.get("last_error") or doc["_id"],
+                reason,
                 extra={"delivery": doc["_id"], "booking_id": doc["booking_id"], "kind": doc["kind"]},
             )
         DELIVERIES.labels(doc["channel"], doc["kind"], outcome).inc()
+        return outcome == "sent"
 
     async def _retry_or_fail(self, doc: Document, token: str, reason: str) -> str:
         attempt = doc.get("attempts", 0)

@@ -85,7 +85,9 @@ class Planner:
         if str(event.event_id) in placement["applied"] or placement["status"] != "placing":
             await self._store.release(data.booking_id, token)
             return
-        outcome = await self._place(data.booking_id, data.booking, data.booking.preferred_starts, None, now)
+        outcome = await self._place(
+            data.booking_id, data.booking, data.booking.preferred_starts, None, now, fresh=placement.get("fresh", False)
+        )
         if isinstance(outcome, Slot):
             update = self._state(
                 "scheduled",
@@ -196,8 +198,11 @@ class Planner:
         starts: tuple[datetime, ...],
         current: Slot | None,
         now: datetime,
+        *,
+        fresh: bool = False,
     ) -> Slot | NoPlacement:
-        await self._release_talks(booking_id, keep=current)
+        if not fresh:
+            await self._release_talks(booking_id, keep=current)
         consultants = {c.id: c for c in (doc.to_domain() for doc in await self._store.all_consultants())}
         request = TalkRequest(
             booking_id=booking_id,

@@ -178,7 +178,8 @@ class SchedulerStore:
             try:
                 doc = {"_id": booking_id, **create, **lease, "applied": [], "sequence": 0, "created_at": now}
                 await self.placements.insert_one(doc)
-                return doc, token
+                # ``fresh`` (not stored): no earlier attempt exists, so nothing of one can be left over.
+                return {**doc, "fresh": True}, token
             except DuplicateKeyError:
                 pass
         # A free lease is one that ran out: ``release`` sets it to the epoch (no $or needed).
