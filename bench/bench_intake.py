@@ -60,11 +60,16 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--no-retry-writes", action=argparse.BooleanOptionalAction, default=True,
+                        help="connect both servers with retryWrites=false (default: yes)")
     parser.add_argument("--shared", type=Path, default=ROOT.parent / "shared" / "bench")
     args = parser.parse_args()
     script = args.shared / "post_booking.lua"
 
-    with secantus_server() as mongodb_url, local_vhost() as amqp_url:
+    with secantus_server() as server_url, local_vhost() as amqp_url:
+        # Both servers alike without retryable writes: SecantusDB keeps a record of each retryable write
+        # and every write gets slower as they pile up, so whichever ran later would lose.
+        mongodb_url = f"{server_url}&retryWrites=false" if args.no_retry_writes else server_url
         env = {**os.environ, "MONGODB_URL": mongodb_url, "AMQP_URL": amqp_url, "LOG_LEVEL": "WARNING"}
         floor_port, booking_port = free_port(), free_port()
         floor = subprocess.Popen([sys.executable, str(args.shared / "floor_intake.py"), "--port", str(floor_port)],

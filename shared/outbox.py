@@ -28,9 +28,7 @@ from shared.events import Event, event_to_document
 
 log = logging.getLogger(__name__)
 
-OUTBOX_BACKLOG = Gauge(
-    "inspiration_outbox_backlog", "Documents with events waiting to be published", ["collection"]
-)
+OUTBOX_BACKLOG = Gauge("inspiration_outbox_backlog", "Documents with events waiting to be published", ["collection"])
 
 
 class EventPublisher(Protocol):
@@ -73,12 +71,14 @@ class OutboxRelay:
         lease: timedelta = timedelta(seconds=30),
         poll_interval: float = 1.0,
         batch_size: int = 200,
+        gather: float = 0.05,
     ) -> None:
         self._collection = collection
         self._publisher = publisher
         self._lease = lease
         self._poll_interval = poll_interval
         self._batch_size = batch_size
+        self._gather = gather
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -97,6 +97,10 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
                 self._wakeup.clear()
+            else:
+                # Under load, let a batch gather: a pass costs the database about the same for one
+                # event as for a hundred, so passes back to back would spend it on bookkeeping.
+                await asyncio.sleep(self._gather)
 
     async def stop(self) -> None:
         """Finish: one last pass, so what was stored before shutdown goes out now."""
@@ -108,23 +112,28 @@ class OutboxRelay:
     async def publish_due(self) -> int:
         """Claim, publish and clear one batch of due documents; returns how many events went out."""
         now = datetime.now(UTC)
-        # Leads with the flag, as the index does: a range on ``outbox_due`` alone walks every document
-        # (most have no ``outbox_due``) on some servers (SecantusDB).
+        # Every query leads with the flag, as the index does. The batch is the oldest due documents up
+        # to a cutoff time, claimed by one range write (a long list of ids in ``$in`` is slow on some
+        # servers, SecantusDB, and holds their write lock).
         due = {"outbox_pending": True, "outbox_due": {"$lte": now}}
-        ids = [d["_id"] async for d in self._collection.find(due, {"_id": 1}).limit(self._batch_size)]
-        if not ids:
+        oldest = (
+            await self._collection.find(due, {"outbox_due": 1}).sort("outbox_due", 1).limit(self._batch_size).to_list()
+        )
+        if not oldest:
             OUTBOX_BACKLOG.labels(self._collection.name).set(0)
             return 0
+        cutoff = oldest[-1]["outbox_due"]
         token = uuid.uuid4().hex
+        mine = {"outbox_pending": True, "outbox_owner": token}
         await self._collection.update_many(
-            {"_id": {"$in": ids}, **due},
+            {"outbox_pending": True, "outbox_due": {"$lte": cutoff}},
             {"$set": {"outbox_due": now + self._lease, "outbox_owner": token}},
         )
-        claimed = await self._collection.find(
-            {"_id": {"$in": ids}, "outbox_owner": token}, {"outbox": 1}
-        ).to_list()
-        backlog = len(ids) if len(ids) < self._batch_size else await self._collection.count_documents(
-            {"outbox_pending": True}
+        claimed = await self._collection.find(mine, {"outbox": 1}).to_list()
+        backlog = (
+            len(oldest)
+            if len(oldest) < self._batch_size
+            else await self._collection.count_documents({"outbox_pending": True})
         )
         OUTBOX_BACKLOG.labels(self._collection.name).set(backlog)
         results = await asyncio.gather(*(self._publish_document(doc) for doc in claimed), return_exceptions=True)
@@ -142,7 +151,7 @@ class OutboxRelay:
             # One write clears every fully published document that no writer touched since the claim
             # (a writer appending an event also drops the claim, so such a document is not matched).
             cleared = await self._collection.update_many(
-                {"_id": {"$in": done}, "outbox_owner": token},
+                mine if len(done) == len(claimed) else {**mine, "_id": {"$in": done}},
                 {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}},
             )
             all_cleared = cleared.modified_count == len(done)

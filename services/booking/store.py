@@ -31,9 +31,8 @@ Document = dict[str, Any]
 INDEXES = {
     "bookings": [
         IndexModel(OUTBOX_INDEXES),
-        IndexModel(
-            [("idempotency_key", 1)], unique=True, partialFilterExpression={"idempotency_key": {"$type": "string"}}
-        ),
+        # Sparse, not partial: a lookup by key (an idempotent replay) can then use it on every server.
+        IndexModel([("idempotency_key", 1)], unique=True, sparse=True),
         IndexModel([("created_at", -1)]),
         IndexModel([("status", 1), ("created_at", -1)]),
     ],
