@@ -76,8 +76,20 @@ def main() -> None:
                 raise SystemExit("RabbitMQ is not running on 127.0.0.1:5672 and rabbitmq-server is not installed")
         if not listening(27017):
             print("starting SecantusDB (MongoDB protocol) on 127.0.0.1:27017 …", flush=True)
-            spawn("mongodb", [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", "27017",
-                              "--storage-path", str(data / "mongo")])
+            spawn(
+                "mongodb",
+                [
+                    sys.executable,
+                    "-m",
+                    "secantus",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    "27017",
+                    "--storage-path",
+                    str(data / "mongo"),
+                ],
+            )
             wait_until(lambda: listening(27017), "SecantusDB")
         if not listening(1025):
             spawn("mailsink", [sys.executable, "-m", "dev.mailsink", "--port", "1025", "--folder", str(mail)])
@@ -87,6 +99,10 @@ def main() -> None:
         env = {
             **os.environ,
             "ADMIN_TOKEN": admin_token,
+            # SecantusDB slows down as it keeps records of retryable writes; a local run needs none.
+            "MONGODB_URL": os.environ.get(
+                "MONGODB_URL", "mongodb://127.0.0.1:27017/?directConnection=true&retryWrites=false"
+            ),
             "CONSULTANTS_FILE": os.environ.get("CONSULTANTS_FILE", str(ROOT / "deploy" / "consultants.example.yaml")),
             "SMTP_HOST": os.environ.get("SMTP_HOST", "127.0.0.1"),
             "SMTP_PORT": os.environ.get("SMTP_PORT", "1025"),
@@ -97,14 +113,17 @@ def main() -> None:
         for port in (8080, 8081, 8082):
             wait_until(functools.partial(ready, port), f"the service on port {port}")
 
-        print(f"""
+        print(
+            f"""
   Booking form:     http://127.0.0.1:8080/          (English: http://127.0.0.1:8080/?lang=en)
   Admin list:       http://127.0.0.1:8080/admin     (any user name, password = admin token)
   Admin token:      {admin_token}
   Consultants API:  curl -H 'Authorization: Bearer {admin_token}' http://127.0.0.1:8081/api/v1/consultants
   Mailbox:          {mail}/  (one .eml file per message; open with any mail program)
   Logs:             {logs}/
-Press Ctrl-C to stop.""", flush=True)
+Press Ctrl-C to stop.""",
+            flush=True,
+        )
         signal.signal(signal.SIGTERM, _interrupt)
         while True:
             for child in children:
