@@ -13,7 +13,13 @@ Document = dict[str, Any]
 
 
 def _moment(value: datetime, lang: str) -> dict[str, str]:
-    return {"utc": utc_iso(value), "local": to_local(value).isoformat(), "text": format_local(value, lang)}
+    local = to_local(value)
+    return {
+        "utc": utc_iso(value),
+        "local": local.isoformat(),
+        "text": format_local(value, lang),
+        "clock": f"{local:%H:%M}" if lang == "en" else f"{local:%H.%M}",
+    }
 
 
 def booking_view(doc: Document, lang: str = "da", *, admin: bool = False) -> dict[str, Any]:
@@ -37,7 +43,10 @@ def booking_view(doc: Document, lang: str = "da", *, admin: bool = False) -> dic
         "alternatives": [_moment(a, lang) for a in doc.get("alternatives") or []],
         "cancel_requested": doc.get("cancel_requested_at") is not None and doc["status"] != "cancelled",
         "reschedule_requested": doc.get("reschedule_requested_at") is not None,
-        "history": [{"at": utc_iso(h["at"]), "status": h["status"]} for h in doc.get("history", [])],
+        "history": [
+            {"at": utc_iso(h["at"]), "when": format_local(h["at"], lang), "status": h["status"]}
+            for h in doc.get("history", [])
+        ],
     }
     if slot:
         view["slot"] = {

@@ -676,4 +676,4 @@ async def test_a_booking_from_the_form_shows_its_time_and_consultant_on_the_stat
         slot_time = re.search(r'id="slot-time">([^<]+)<', page)
         assert slot_time and slot_time.group(1).startswith(html.escape(format_local(start)))
         assert "kl. 10.00" in slot_time.group(1)
-        assert slot_time.group(1).endswith("11:30")  # a 90-minute talk
+        assert slot_time.group(1).endswith("11.30")  # a 90-minute talk
