@@ -47,7 +47,7 @@ from shared.catalogue import THEME_IDS  # noqa: E402
 from shared.events import BookingRequestedData, encode_event, new_event  # noqa: E402
 from shared.localtime import LOCAL_TZ  # noqa: E402
 from shared.models import BookingDetails, Contact, Workplace  # noqa: E402
-from shared.topology import DEAD_LETTER_EXCHANGE, DELIVERY_LIMIT, SCHEDULER_QUEUE, declare_topology  # noqa: E402
+from shared.topology import SCHEDULER_QUEUE, declare_topology, queue_arguments  # noqa: E402
 from tests.backends import free_port, local_vhost, secantus_server  # noqa: E402
 
 RETRY_DELAYS_MS = (200, 1_000, 5_000)
@@ -73,8 +73,12 @@ def consultants() -> list[dict[str, Any]]:
             "name": name,
             "email": f"{name.split()[0].lower()}@bench.example",
             "working_hours": {day: ["08:00", "16:00"] for day in WEEKDAYS},
-            "absences": [{"start": (date.today() + timedelta(days=60 + 20 * index)).isoformat(),
-                          "end": (date.today() + timedelta(days=66 + 20 * index)).isoformat()}],
+            "absences": [
+                {
+                    "start": (date.today() + timedelta(days=60 + 20 * index)).isoformat(),
+                    "end": (date.today() + timedelta(days=66 + 20 * index)).isoformat(),
+                }
+            ],
             "travel_buffer_minutes": buffer,
             "max_talks_per_day": most,
         }
@@ -178,14 +182,7 @@ async def drain(replicas: int, count: int, seed: int, mongodb_url: str, amqp_url
             await (await channel.get_queue(name)).purge()
         # Declared again as the topology does (a passive declare reports 0 consumers for a quorum queue).
         queue = await channel.declare_queue(
-            SCHEDULER_QUEUE.name,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-delivery-limit": DELIVERY_LIMIT,
-                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
-                "x-dead-letter-routing-key": SCHEDULER_QUEUE.name,
-            },
+            SCHEDULER_QUEUE.name, durable=True, arguments=queue_arguments(SCHEDULER_QUEUE)
         )
         if queue.declaration_result.consumer_count:
             raise SystemExit(f"{SCHEDULER_QUEUE.name} has consumers; stop them (or use a virtual host) first")
@@ -294,15 +291,17 @@ def main() -> None:
     results = []
     with (
         secantus_server() as mongodb_url,
-        (contextlib.nullcontext(os.environ["AMQP_URL"]) if "AMQP_URL" in os.environ else local_vhost()) as amqp_url,
+        contextlib.nullcontext(os.environ["AMQP_URL"]) if "AMQP_URL" in os.environ else local_vhost() as amqp_url,
         tempfile.TemporaryDirectory(prefix="bench-drain-") as workdir,
     ):
         for replicas in args.replicas:
             results.append(asyncio.run(drain(replicas, args.requests, args.seed, mongodb_url, amqp_url, Path(workdir))))
 
     print()
-    print("| processes | ready after s | all outcomes published after s | requests/s "
-          "| scheduled | needs alternative | parked | double bookings |")
+    print(
+        "| processes | ready after s | all outcomes published after s | requests/s "
+        "| scheduled | needs alternative | parked | double bookings |"
+    )
     print("|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         print(
@@ -313,8 +312,10 @@ def main() -> None:
     print("Times run from starting the processes to the last outcome event received (stored, then published).")
     if any(r.double_bookings for r in results):
         for r in results:
-            print(f"{r.replicas}: overlaps {r.overlaps}, days over maximum {r.over_daily_max}, "
-                  f"bookings with two talks {r.multi_talk_bookings}")
+            print(
+                f"{r.replicas}: overlaps {r.overlaps}, days over maximum {r.over_daily_max}, "
+                f"bookings with two talks {r.multi_talk_bookings}"
+            )
         raise SystemExit("double bookings found")
 
 

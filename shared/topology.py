@@ -16,6 +16,7 @@ another having started first and no event is published before its queues exist.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
@@ -62,25 +63,24 @@ NOTIFIER_QUEUE = ConsumerQueue(
 ALL_QUEUES = (SCHEDULER_QUEUE, BOOKING_STATUS_QUEUE, NOTIFIER_QUEUE)
 
 
+def queue_arguments(consumer: ConsumerQueue) -> dict[str, Any]:
+    """The arguments a consumer's queue is declared with (a redeclaration must repeat them)."""
+    return {
+        "x-queue-type": "quorum",
+        "x-delivery-limit": DELIVERY_LIMIT,
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
+        "x-dead-letter-routing-key": consumer.name,
+    }
+
+
 async def declare_topology(channel: AbstractChannel, retry_delays_ms: tuple[int, ...]) -> AbstractExchange:
     """Declare exchanges and every consumer's queues; returns the events exchange."""
     exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     for consumer in ALL_QUEUES:
-        parked = await channel.declare_queue(
-            consumer.parked, durable=True, arguments={"x-queue-type": "quorum"}
-        )
+        parked = await channel.declare_queue(consumer.parked, durable=True, arguments={"x-queue-type": "quorum"})
         await parked.bind(dlx, routing_key=consumer.name)
-        queue = await channel.declare_queue(
-            consumer.name,
-            durable=True,
-            arguments={
-                "x-queue-type": "quorum",
-                "x-delivery-limit": DELIVERY_LIMIT,
-                "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE,
-                "x-dead-letter-routing-key": consumer.name,
-            },
-        )
+        queue = await channel.declare_queue(consumer.name, durable=True, arguments=queue_arguments(consumer))
         for key in consumer.routing_keys:
             await queue.bind(exchange, routing_key=key)
         for delay in retry_delays_ms:

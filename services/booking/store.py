@@ -185,15 +185,7 @@ def _slot_document(slot: Slot) -> Document:
 
 def _projection(event: Event) -> Document | None:
     data = event.data
-    if isinstance(data, BookingScheduledData):
-        return {
-            "status": "scheduled",
-            "slot": _slot_document(data.slot),
-            "sequence": data.sequence,
-            "alternatives": [],
-            "reschedule_requested_at": None,
-        }
-    if isinstance(data, BookingRescheduledData):
+    if isinstance(data, BookingScheduledData | BookingRescheduledData):
         return {
             "status": "scheduled",
             "slot": _slot_document(data.slot),
