@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
@@ -371,21 +371,9 @@ def _invite(
     *,
     previous: Slot | None = None,
 ) -> Email:
-    context = {
-        **_consultant_context(booking_id, booking, slot),
-        "previous_when": _when(previous.start, previous.end, "da") if previous else None,
-    }
-    subject = _consultant_subject("invite_updated" if previous else "invite", booking, slot)
-    calendar = build_invite(
-        method="REQUEST",
-        booking_id=booking_id,
-        booking=booking,
-        slot=slot,
-        sequence=sequence,
-        organizer_email=organizer,
-        dtstamp=now,
-    )
-    return _email("invite", slot.consultant.email, subject, "da", context, calendar=calendar, method="REQUEST")
+    extra = {"previous_when": _when(previous.start, previous.end, "da") if previous else None}
+    subject_key = "invite_updated" if previous else "invite"
+    return _calendar_email("invite", subject_key, "REQUEST", booking_id, booking, slot, sequence, organizer, now, extra)
 
 
 def _cancel_invite(
@@ -398,10 +386,27 @@ def _cancel_invite(
     *,
     reason: str = "",
 ) -> Email:
-    context = {**_consultant_context(booking_id, booking, slot), "reason": reason.strip()}
-    subject = _consultant_subject("cancel_invite", booking, slot)
+    extra = {"reason": reason.strip()}
+    return _calendar_email(
+        "cancel_invite", "cancel_invite", "CANCEL", booking_id, booking, slot, sequence, organizer, now, extra
+    )
+
+
+def _calendar_email(
+    kind: str,
+    subject_key: str,
+    method: Literal["REQUEST", "CANCEL"],
+    booking_id: str,
+    booking: BookingDetails,
+    slot: Slot,
+    sequence: int,
+    organizer: str,
+    now: datetime,
+    extra: dict[str, Any],
+) -> Email:
+    """The consultant's e-mail carrying the invite (or its cancellation) for ``slot``."""
     calendar = build_invite(
-        method="CANCEL",
+        method=method,
         booking_id=booking_id,
         booking=booking,
         slot=slot,
@@ -409,7 +414,9 @@ def _cancel_invite(
         organizer_email=organizer,
         dtstamp=now,
     )
-    return _email("cancel_invite", slot.consultant.email, subject, "da", context, calendar=calendar, method="CANCEL")
+    context = {**_consultant_context(booking_id, booking, slot), **extra}
+    subject = _consultant_subject(subject_key, booking, slot)
+    return _email(kind, slot.consultant.email, subject, "da", context, calendar=calendar, method=method)
 
 
 def _workplace_sms(kind: str, booking: BookingDetails, slot: Slot) -> Sms:
