@@ -45,6 +45,9 @@ class BookingScheduledData(_Data):
     status_url: str
     slot: Slot
     sequence: int = 0
+    # The placement's revision: grows by one with every outcome for the booking, so a consumer can
+    # apply them in order whatever the clocks of the replicas that stored them say.
+    revision: int = 0
 
 
 class BookingNeedsAlternativeData(_Data):
@@ -55,6 +58,9 @@ class BookingNeedsAlternativeData(_Data):
     reason: str
     # Set when a scheduled talk could not be moved: the talk keeps this slot.
     current_slot: Slot | None = None
+    # The placement's revision: grows by one with every outcome for the booking, so a consumer can
+    # apply them in order whatever the clocks of the replicas that stored them say.
+    revision: int = 0
 
 
 class BookingCancelRequestedData(_Data):
@@ -70,6 +76,9 @@ class BookingCancelledData(_Data):
     slot: Slot | None  # None when nothing was reserved
     sequence: int
     reason: str = ""
+    # The placement's revision: grows by one with every outcome for the booking, so a consumer can
+    # apply them in order whatever the clocks of the replicas that stored them say.
+    revision: int = 0
 
 
 class BookingRescheduleRequestedData(_Data):
@@ -88,6 +97,9 @@ class BookingRescheduledData(_Data):
     slot: Slot
     previous_slot: Slot | None
     sequence: int
+    # The placement's revision: grows by one with every outcome for the booking, so a consumer can
+    # apply them in order whatever the clocks of the replicas that stored them say.
+    revision: int = 0
 
 
 # --- envelopes -------------------------------------------------------------------------------------

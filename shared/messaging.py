@@ -1,6 +1,6 @@
 """Publishing with confirms, and a consumer that acks only after the work is stored.
 
-The consumer gives every message one of five outcomes:
+The consumer gives every message one of these outcomes:
 
 * handled: the handler returned, its effect is stored, the event id is recorded as processed, ack;
 * duplicate: the event id was processed before (at-least-once delivery), ack without work;
@@ -8,7 +8,11 @@ The consumer gives every message one of five outcomes:
 * deferred: the handler raised ``RetryLater`` (it waits for something that frees itself, such as
   another worker's lease): like a retry, but it uses up no attempt, so it is not parked for that;
 * parked: undecodable, ``PermanentError``, or out of retries: a copy goes to the parking queue
-  with the reason, for an admin to see and replay.
+  with the reason, for an admin to see and replay;
+* waiting: MongoDB or RabbitMQ is unreachable or timed out (``shared.faults``): not the message's
+  fault, so it keeps its place and its retries and is tried again after a growing pause, as long
+  as it takes; on shutdown (or when its channel is gone) it is left unacknowledged for the broker
+  to deliver again.
 
 The original is acknowledged only after its copy is confirmed by the broker, so nothing is lost.
 """
@@ -24,14 +28,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage
-from prometheus_client import Counter
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractIncomingMessage, AbstractRobustChannel
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from prometheus_client import Counter, Gauge
 from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from shared.events import Event, decode_event
-from shared.topology import ConsumerQueue
+from shared.faults import is_unavailable
+from shared.topology import ConsumerQueue, queue_arguments
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +47,9 @@ MAX_DEFERRALS = 100  # a safety net: what RetryLater waits for frees itself long
 
 MESSAGES = Counter(
     "inspiration_messages_total", "Consumed messages by queue and outcome", ["queue", "outcome"]
+)
+CONSUMING = Gauge(
+    "inspiration_consumer_up", "1 while the broker delivers the queue's messages to this process", ["queue"]
 )
 PUBLISHED = Counter("inspiration_events_published_total", "Events published (confirmed)", ["type"])
 
@@ -74,10 +83,15 @@ def _message(
 
 
 class Publisher:
-    """Publishes stored events (their JSON form) persistently; returns once the broker confirms."""
+    """Publishes stored events (their JSON form) persistently; returns once the broker confirms.
 
-    def __init__(self, exchange: AbstractExchange) -> None:
+    Raises (for the outbox to try again) when the broker does not confirm within ``timeout``
+    seconds: a blocked or unreachable broker never makes a publisher hang.
+    """
+
+    def __init__(self, exchange: AbstractExchange, timeout: float = 10.0) -> None:
         self._exchange = exchange
+        self._timeout = timeout
 
     async def publish(self, event: Mapping[str, Any]) -> None:
         body = json.dumps(event, separators=(",", ":"), ensure_ascii=False).encode()
@@ -87,7 +101,7 @@ class Publisher:
             event_type=str(event["type"]),
             correlation_id=str(event.get("correlation_id") or "") or None,
         )
-        await self._exchange.publish(message, routing_key=str(event["type"]), mandatory=True)
+        await self._exchange.publish(message, routing_key=str(event["type"]), mandatory=True, timeout=self._timeout)
         PUBLISHED.labels(event["type"]).inc()
 
 
@@ -95,53 +109,102 @@ Handler = Callable[[Event], Awaitable[None]]
 
 
 class Consumer:
-    """Runs ``handler`` for each event on ``queue``; see the module docstring for the outcomes."""
+    """Runs ``handler`` for each event on ``queue``; see the module docstring for the outcomes.
+
+    The queue is declared on the consumer's own robust channel, so after a lost connection or
+    channel (a broker restart, a network cut, a channel closed by an error) aio-pika declares it
+    and consumes from it again by itself; ``consuming`` tells whether that is the case right now.
+    """
 
     def __init__(
         self,
         *,
-        channel: AbstractChannel,
+        channel: AbstractRobustChannel,
         queue: ConsumerQueue,
         handler: Handler,
         processed: AsyncCollection[dict[str, Any]],
         retry_delays_ms: tuple[int, ...],
+        max_wait_seconds: float = 30.0,
     ) -> None:
         self._channel = channel
         self._queue = queue
         self._handler = handler
         self._processed = processed
         self._delays = retry_delays_ms
+        self._max_wait = max_wait_seconds
         self._consumer_tag: str | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def queue(self) -> ConsumerQueue:
+        return self._queue
 
     async def start(self) -> None:
-        queue = await self._channel.get_queue(self._queue.name, ensure=False)
+        queue = await self._channel.declare_queue(
+            self._queue.name, durable=True, arguments=queue_arguments(self._queue)
+        )
         self._consumer_tag = await queue.consume(self._on_message)
+
+    async def consuming(self) -> bool:
+        """Whether the broker is delivering this queue's messages to this consumer right now."""
+        if self._consumer_tag is None or self._channel.is_closed:
+            CONSUMING.labels(self._queue.name).set(0)
+            return False
+        try:
+            # The robust channel waits for its connection here: while it is away, that is a "no".
+            underlay = await asyncio.wait_for(self._channel.get_underlay_channel(), 0.5)
+            # aiormq's channel keeps the subscriptions the broker confirmed (not in its abstract type).
+            consumers: Mapping[str, object] = getattr(underlay, "consumers", {})
+            up = not underlay.is_closed and self._consumer_tag in consumers
+        except (TimeoutError, AMQPError, ChannelInvalidStateError):
+            up = False
+        CONSUMING.labels(self._queue.name).set(1 if up else 0)
+        return up
 
     async def stop(self, timeout: float) -> None:
         """Take no new messages, let in-flight ones finish; the rest stay unacked and are requeued."""
+        self._stopping.set()
         if self._consumer_tag is not None:
-            queue = await self._channel.get_queue(self._queue.name, ensure=False)
-            await queue.cancel(self._consumer_tag)
+            with contextlib.suppress(Exception):
+                queue = await self._channel.get_queue(self._queue.name, ensure=False)
+                await asyncio.wait_for(queue.cancel(self._consumer_tag), timeout)
             self._consumer_tag = None
         if self._in_flight:
-            await asyncio.wait(self._in_flight, timeout=timeout)
+            _, unfinished = await asyncio.wait(self._in_flight, timeout=timeout)
+            for task in unfinished:  # their messages are requeued when the channel closes
+                task.cancel()
 
     async def _on_message(self, message: AbstractIncomingMessage) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._in_flight.add(task)
         try:
-            outcome = await self._process(message)
-        except Exception:
-            # The broker or the database failed us mid-way: hand the message back untouched.
-            log.exception("infrastructure failure; message requeued", extra={"queue": self._queue.name})
-            outcome = "requeued"
-            await asyncio.sleep(1)
-            await message.nack(requeue=True)
+            outcome = await self._until_done(message)
         finally:
             self._in_flight.discard(task)
         MESSAGES.labels(self._queue.name, outcome).inc()
+
+    async def _until_done(self, message: AbstractIncomingMessage) -> str:
+        """Process ``message``; while the database or the broker is away, wait (growing, capped
+        pauses) and try again, as long as it takes: that is not the message's fault."""
+        wait = 0.5
+        while True:
+            try:
+                return await self._process(message)
+            except Exception as exc:
+                if not is_unavailable(exc):
+                    log.exception("unexpected failure outside the handler", extra={"queue": self._queue.name})
+                if message.channel.is_closed or self._stopping.is_set():
+                    # Unacknowledged: the broker delivers it again (to this or another consumer).
+                    return "released"
+                log.warning(
+                    "dependency unavailable; message waits %.1f s: %r", wait, exc, extra={"queue": self._queue.name}
+                )
+                MESSAGES.labels(self._queue.name, "waiting").inc()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                wait = min(wait * 2, self._max_wait)
 
     async def _process(self, message: AbstractIncomingMessage) -> str:
         try:
@@ -176,6 +239,8 @@ class Consumer:
             await self._park(message, f"{type(exc).__name__}: {exc}")
             return "parked"
         except Exception as exc:
+            if is_unavailable(exc):
+                raise  # not the message's fault: wait for the dependency (``_until_done``)
             attempt = int(str((message.headers or {}).get(RETRY_HEADER) or 0))
             if attempt >= len(self._delays):
                 log.exception("out of retries; parked", extra=context)

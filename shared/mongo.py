@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -15,9 +16,18 @@ IndexSpec = Mapping[str, Sequence[IndexModel]]  # collection name -> its indexes
 
 
 def create_client(settings: Settings) -> AsyncMongoClient[Document]:
-    """A client that returns aware UTC datetimes; it connects lazily on first use."""
+    """A client that returns aware UTC datetimes; it connects lazily on first use.
+
+    Every operation is bounded (``timeoutMS``, and a shorter wait for a reachable server), so an
+    unreachable or hanging database turns into an error (``shared.faults.is_unavailable``) instead of
+    a request or a message that waits for ever.
+    """
     return AsyncMongoClient(
-        settings.mongodb_url, tz_aware=True, uuidRepresentation="standard", serverSelectionTimeoutMS=10_000
+        settings.mongodb_url,
+        tz_aware=True,
+        uuidRepresentation="standard",
+        serverSelectionTimeoutMS=settings.mongodb_server_selection_timeout_ms,
+        timeoutMS=settings.mongodb_timeout_ms,
     )
 
 
@@ -27,9 +37,10 @@ async def ensure_indexes(db: AsyncDatabase[Document], indexes: IndexSpec) -> Non
             await db[collection].create_indexes(list(models))
 
 
-async def ping(db: AsyncDatabase[Document]) -> bool:
+async def ping(db: AsyncDatabase[Document], timeout: float = 2.0) -> bool:
     try:
-        await db.command("ping")
+        with pymongo.timeout(timeout):
+            await db.command("ping")
     except Exception:
         return False
     return True

@@ -72,6 +72,7 @@ class OutboxRelay:
         poll_interval: float = 1.0,
         batch_size: int = 200,
         gather: float = 0.05,
+        retry_after: timedelta = timedelta(seconds=2),
     ) -> None:
         self._collection = collection
         self._publisher = publisher
@@ -79,6 +80,7 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._batch_size = batch_size
         self._gather = gather
+        self._retry_after = retry_after
         self._wakeup = asyncio.Event()
         self._stopping = False
 
@@ -138,10 +140,11 @@ class OutboxRelay:
         OUTBOX_BACKLOG.labels(self._collection.name).set(backlog)
         results = await asyncio.gather(*(self._publish_document(doc) for doc in claimed), return_exceptions=True)
         done: list[Any] = []
+        failed: list[Any] = []
         sent_ids: list[str] = []
         for doc, sent in zip(claimed, results, strict=True):
             if isinstance(sent, BaseException):
-                log.warning("publishing from outbox failed, will retry after the lease: %r", sent)
+                failed.append(doc["_id"])
                 continue
             if len(sent) == len(doc.get("outbox", [])):
                 done.append(doc["_id"])
@@ -160,6 +163,14 @@ class OutboxRelay:
             await self._collection.update_many(
                 {"_id": {"$in": [doc["_id"] for doc in claimed]}},
                 {"$pull": {"outbox": {"event_id": {"$in": sent_ids}}}},
+            )
+        if failed:
+            # The broker is away or slow: try these again soon (not only when the lease runs out).
+            error = next(r for r in results if isinstance(r, BaseException))
+            log.warning("publishing %d outbox document(s) failed; retrying soon: %r", len(failed), error)
+            await self._collection.update_many(
+                {**mine, "_id": {"$in": failed}},
+                {"$set": {"outbox_due": datetime.now(UTC) + self._retry_after}, "$unset": {"outbox_owner": ""}},
             )
         return len(sent_ids)
 

@@ -18,12 +18,13 @@ from typing import Annotated, Any
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
 from shared.catalogue import THEME_IDS
 from shared.localtime import NonexistentLocalTime, parse_start, to_local
 from shared.models import BookingDetails, Contact, Workplace
+from shared.text.clean import has_forbidden, normalize_newlines
 
 MIN_DURATION, MAX_DURATION = 90, 120
 DURATION_CHOICES = (90, 105, 120)  # what the form offers; the API takes any whole number in range
@@ -133,6 +134,17 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "The phone number must be a Danish 8-digit number or an international number with +country code.",
     },
     "postcode": {"da": "Postnummeret skal være 4 cifre.", "en": "The postcode must be 4 digits."},
+    "text_line": {
+        "da": "Må kun være én linje uden kontroltegn eller usynlige styretegn (fx linjeskift eller retningstegn).",
+        "en": "Must be a single line without control or invisible formatting characters "
+        "(such as line breaks or direction overrides).",
+    },
+    "text_chars": {
+        "da": "Må ikke indeholde kontroltegn eller usynlige styretegn (fx retningstegn); "
+        "almindelige linjeskift er fine.",
+        "en": "Must not contain control or invisible formatting characters (such as direction overrides); "
+        "ordinary line breaks are fine.",
+    },
     "invalid": {"da": "Ugyldig værdi.", "en": "Invalid value."},
 }
 
@@ -142,8 +154,28 @@ MESSAGES: dict[str, dict[str, str]] = {
 _STRICT = ConfigDict(strict=True, extra="forbid", str_strip_whitespace=True)
 
 
+def _refuse_hidden_characters(multiline: bool) -> BeforeValidator:
+    """Refuse control characters, separators and direction overrides (``shared.text.clean``)."""
+
+    def check(value: Any) -> Any:
+        if isinstance(value, str):
+            if has_forbidden(value, multiline=multiline):
+                code = "text_chars" if multiline else "text_line"
+                raise PydanticCustomError(code, code)
+            if multiline:
+                return normalize_newlines(value)
+        return value
+
+    return BeforeValidator(check)
+
+
 def _text(max_length: int) -> Any:
-    return Annotated[str, Field(min_length=1, max_length=max_length)]
+    """A required single-line text field."""
+    return Annotated[str, Field(min_length=1, max_length=max_length), _refuse_hidden_characters(False)]
+
+
+# A note: may span lines (stored with LF line ends).
+Note = Annotated[str, Field(max_length=2000), _refuse_hidden_characters(True)]
 
 
 class _WorkplaceIn(BaseModel):
@@ -164,8 +196,8 @@ class _WorkplaceIn(BaseModel):
 class _ContactIn(BaseModel):
     model_config = _STRICT
     name: _text(200)  # type: ignore[valid-type]
-    email: str
-    phone: str
+    email: Annotated[str, _refuse_hidden_characters(False)]
+    phone: Annotated[str, _refuse_hidden_characters(False)]
 
     @field_validator("email")
     @classmethod
@@ -190,7 +222,7 @@ class _BookingIn(BaseModel):
     participants: Any
     duration_minutes: Any
     preferred_starts: Any
-    notes: Annotated[str, Field(max_length=2000)] = ""
+    notes: Note = ""
     language: Any = "da"
 
     @field_validator("theme")
@@ -260,6 +292,20 @@ def normalize_phone(raw: str) -> str:
     if not phonenumbers.is_possible_number(number):
         raise PydanticCustomError("phone", "phone")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+MAX_REASON = 1000
+
+
+def check_reason(value: object) -> FieldError | None:
+    """A cancellation reason: optional text of at most 1,000 characters, line breaks allowed."""
+    if not isinstance(value, str):
+        return FieldError("reason", "string_type")
+    if len(value) > MAX_REASON:
+        return FieldError("reason", "string_too_long", {"max_length": MAX_REASON})
+    if has_forbidden(value, multiline=True):
+        return FieldError("reason", "text_chars")
+    return None
 
 
 # --- calendar rules ----------------------------------------------------------------------------------

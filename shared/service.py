@@ -8,8 +8,10 @@ outbox is flushed, then the connections close.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hmac
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 
@@ -20,11 +22,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, Counter, generate_latest
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.faults import is_unavailable
 from shared.messaging import Consumer, Handler, Publisher, list_parked, replay_parked
 from shared.mongo import Document, IndexSpec, create_client, ensure_indexes, ping
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
 from shared.topology import ConsumerQueue, declare_topology
+
+log = logging.getLogger(__name__)
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 Middleware = Callable[
@@ -37,6 +42,7 @@ DB = web.AppKey("db", AsyncDatabase[Document])
 AMQP = web.AppKey("amqp", AbstractRobustConnection)
 PUBLISHER = web.AppKey("publisher", Publisher)
 RELAYS = web.AppKey("relays", dict[str, OutboxRelay])
+CONSUMERS = web.AppKey("consumers", list[Consumer])
 
 HTTP_REQUESTS = Counter("inspiration_http_requests_total", "HTTP requests", ["service", "route", "status"])
 
@@ -56,15 +62,19 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
 
 
 async def amqp_ctx(app: web.Application) -> AsyncIterator[None]:
+    """One robust connection: after a lost connection aio-pika reconnects and declares again what
+    was declared on its channels (the topology, and each consumer's queue and subscription)."""
     settings = app[SETTINGS]
     connection = await aio_pika.connect_robust(settings.amqp_url)
     channel = await connection.channel(publisher_confirms=True)
     exchange = await declare_topology(channel, settings.retry_delays_ms)
     app[AMQP] = connection
-    app[PUBLISHER] = Publisher(exchange)
+    app[PUBLISHER] = Publisher(exchange, timeout=settings.publish_timeout_seconds)
     app[RELAYS] = {}
+    app[CONSUMERS] = []
     yield
-    await connection.close()
+    with contextlib.suppress(Exception):  # bounded even while the broker blocks or is away
+        await asyncio.wait_for(connection.close(), settings.shutdown_timeout_seconds)
 
 
 def relay_ctx(collection: str) -> CleanupCtx:
@@ -81,8 +91,13 @@ def relay_ctx(collection: str) -> CleanupCtx:
         app[RELAYS][collection] = relay
         task = asyncio.create_task(relay.run(), name=f"outbox-relay-{collection}")
         yield
-        await relay.stop()
-        await task
+        # One last pass publishes what was stored before shutdown; what it cannot publish in time
+        # stays in the outbox for the next start (or another replica).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(relay.stop(), settings.shutdown_timeout_seconds)
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     return ctx
 
@@ -98,11 +113,14 @@ def consumer_ctx(queue: ConsumerQueue, make_handler: Callable[[web.Application],
             handler=make_handler(app),
             processed=app[DB]["processed_events"],
             retry_delays_ms=settings.retry_delays_ms,
+            max_wait_seconds=settings.unavailable_max_wait_seconds,
         )
         await consumer.start()
+        app[CONSUMERS].append(consumer)
         yield
         await consumer.stop(timeout=settings.shutdown_timeout_seconds)
-        await channel.close()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(channel.close(), 5)
 
     return ctx
 
@@ -115,11 +133,15 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
+    """Ready: the database answers, the broker connection is up, and every consumer this service
+    should have is being delivered its queue's messages."""
     app = request.app
-    checks = {
+    checks: dict[str, bool] = {
         "mongodb": DB in app and await ping(app[DB]),
         "rabbitmq": AMQP in app and not app[AMQP].is_closed,
     }
+    for consumer in app.get(CONSUMERS, []):
+        checks[f"consumer:{consumer.queue.name}"] = await consumer.consuming()
     ready = all(checks.values())
     return web.json_response(
         {"status": "ready" if ready else "not ready", "checks": checks}, status=200 if ready else 503
@@ -127,6 +149,8 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics(request: web.Request) -> web.Response:
+    for consumer in request.app.get(CONSUMERS, []):
+        await consumer.consuming()  # refreshes the inspiration_consumer_up gauge
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
@@ -152,6 +176,13 @@ def request_metrics(service: str) -> Callable[..., Awaitable[web.StreamResponse]
         return response
 
     return middleware
+
+
+def language(request: web.Request) -> str:
+    """The API's language: English with ``?lang=en`` or ``Accept-Language: en…``, else Danish."""
+    if request.query.get("lang") == "en" or request.headers.get("Accept-Language", "").lower().startswith("en"):
+        return "en"
+    return "da"
 
 
 # --- errors and admin auth --------------------------------------------------------------------------
@@ -189,6 +220,39 @@ def json_error_middleware() -> Callable[..., Awaitable[web.StreamResponse]]:
                 [{"field": field, "message": message}],
                 **{k: v for k, v in exc.headers.items() if k in ("WWW-Authenticate", "Allow")},
             )
+
+    return middleware
+
+
+RETRY_AFTER_SECONDS = 5
+UNAVAILABLE = {
+    "da": "Tjenesten er midlertidigt utilgængelig. Prøv igen om lidt.",
+    "en": "The service is temporarily unavailable. Please try again in a moment.",
+}
+Page = Callable[[web.Request], web.Response]
+
+
+def unavailable_middleware(page: Page | None = None) -> Callable[..., Awaitable[web.StreamResponse]]:
+    """While MongoDB or RabbitMQ is unreachable, a request that needs it gets 503 with
+    ``Retry-After`` and a clear message (never a 500): JSON under ``/api/``, else ``page``."""
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            log.warning("dependency unavailable for %s %s: %r", request.method, request.path, exc)
+            if request.path.startswith("/api/") or page is None:
+                response = json_errors(503, [{"field": "", "message": UNAVAILABLE[language(request)]}])
+            else:
+                response = page(request)
+                response.set_status(503)
+            response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
 
     return middleware
 

@@ -15,6 +15,9 @@ class Settings(BaseSettings):
 
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
     mongodb_db: str = "inspiration"
+    # Limits on every database operation (and on finding a reachable server): fail, never hang.
+    mongodb_timeout_ms: int = Field(default=10_000, ge=100)
+    mongodb_server_selection_timeout_ms: int = Field(default=5_000, ge=100)
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
 
     booking_port: int = 8080
@@ -52,6 +55,10 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = 1.0
     retry_delays_ms: tuple[int, ...] = (1_000, 5_000, 30_000)
     prefetch_count: int = 32
+    # How long a publish may wait for the broker's confirm (a blocked broker must not hang anyone).
+    publish_timeout_seconds: float = 10.0
+    # Longest pause between attempts at a message while MongoDB or RabbitMQ is away.
+    unavailable_max_wait_seconds: float = 30.0
     shutdown_timeout_seconds: float = 20.0
 
     reminder_before_hours: int = 72

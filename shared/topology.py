@@ -7,7 +7,10 @@ event type, plus:
   then dead-lettered straight back to the consumer's queue, so retries happen with growing delay;
 * a parking queue (``<queue>.parked``) for what keeps failing or cannot be decoded; an admin can
   list and replay it. Messages the broker gives up on (``x-delivery-limit``) land there too, via
-  the dead-letter exchange ``inspiration.dlx``.
+  the dead-letter exchange ``inspiration.dlx``. It is a durable *classic* queue: classic queues have
+  no delivery limit, so what is parked stays parked however often an admin lists it (listing takes
+  each message and hands it back; a quorum queue would count that as a delivery, and RabbitMQ 4
+  drops a quorum queue's message after 20).
 
 Each service declares all of it at start (declarations are idempotent), so no service depends on
 another having started first and no event is published before its queues exist.
@@ -78,7 +81,7 @@ async def declare_topology(channel: AbstractChannel, retry_delays_ms: tuple[int,
     exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
     for consumer in ALL_QUEUES:
-        parked = await channel.declare_queue(consumer.parked, durable=True, arguments={"x-queue-type": "quorum"})
+        parked = await channel.declare_queue(consumer.parked, durable=True, arguments={"x-queue-type": "classic"})
         await parked.bind(dlx, routing_key=consumer.name)
         queue = await channel.declare_queue(consumer.name, durable=True, arguments=queue_arguments(consumer))
         for key in consumer.routing_keys:

@@ -17,14 +17,11 @@ from services.booking.store import Document, IdempotencyConflict
 from shared.catalogue import THEMES
 from shared.events import BookingRescheduleRequestedData
 from shared.localtime import parse_start
-from shared.rules import BookingRules, FieldError, InvalidBooking, check_starts, parse_booking
-from shared.service import is_admin, json_errors, require_admin
+from shared.rules import BookingRules, FieldError, InvalidBooking, check_reason, check_starts, parse_booking
+from shared.service import is_admin, json_errors, language, require_admin
+from shared.text.clean import normalize_newlines
 
 routes = web.RouteTableDef()
-
-
-def language(request: web.Request) -> str:
-    return "en" if request.headers.get("Accept-Language", "").lower().startswith("en") else "da"
 
 
 async def read_json(request: web.Request) -> Any:
@@ -157,10 +154,11 @@ async def cancel_booking(request: web.Request) -> web.Response:
     lang = language(request)
     raw = await read_json(request) if request.can_read_body else {}
     reason = raw.get("reason", "") if isinstance(raw, dict) else ""
-    if not isinstance(reason, str) or len(reason) > 1000:
-        return invalid([FieldError("reason", "string_type")], lang)
+    if (problem := check_reason(reason)) is not None:
+        return invalid([problem], lang)
+    by = "admin" if admin else "workplace"
     updated = await request.app[STORE].request_cancel(
-        booking["_id"], by="admin" if admin else "workplace", reason=reason, now=datetime.now(UTC)
+        booking["_id"], by=by, reason=normalize_newlines(str(reason)), now=datetime.now(UTC)
     )
     if updated is None:
         return _not_open(booking, lang)

@@ -18,6 +18,7 @@ from shared.rules import BookingRules
 from shared.service import (
     DB,
     SETTINGS,
+    add_dead_letter_routes,
     add_ops_routes,
     amqp_ctx,
     consumer_ctx,
@@ -25,6 +26,7 @@ from shared.service import (
     mongo_ctx,
     relay_ctx,
     request_metrics,
+    unavailable_middleware,
 )
 from shared.settings import Settings
 from shared.topology import BOOKING_STATUS_QUEUE
@@ -47,7 +49,14 @@ def status_projection(app: web.Application) -> Handler:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY, middlewares=[json_error_middleware(), request_metrics("booking")])
+    app = web.Application(
+        client_max_size=MAX_BODY,
+        middlewares=[
+            json_error_middleware(),
+            request_metrics("booking"),
+            unavailable_middleware(pages.unavailable_page),
+        ],
+    )
     app[SETTINGS] = settings
     app[RULES] = BookingRules(
         min_notice=timedelta(days=settings.min_notice_days),
@@ -70,6 +79,7 @@ def create_app(settings: Settings) -> web.Application:
         ]
     )
     add_ops_routes(app)
+    add_dead_letter_routes(app, BOOKING_STATUS_QUEUE)
     app.add_routes(api.routes)
     app.add_routes(pages.routes)
     return app

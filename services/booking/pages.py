@@ -25,9 +25,12 @@ from services.booking.presenter import booking_view
 from services.booking.store import IdempotencyConflict
 from services.booking.texts import TEXTS
 from shared.catalogue import INTRO, NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, THEMES
+from shared.faults import is_unavailable
 from shared.localtime import to_local
-from shared.rules import DURATION_CHOICES, FieldError, InvalidBooking, parse_booking
+from shared.rules import DURATION_CHOICES, FieldError, InvalidBooking, check_reason, parse_booking
+from shared.service import RETRY_AFTER_SECONDS
 from shared.service import SETTINGS as APP_SETTINGS
+from shared.text.clean import normalize_newlines
 
 routes = web.RouteTableDef()
 
@@ -155,6 +158,7 @@ async def booking_form(request: web.Request) -> web.Response:
         lang=lang,
         values={},
         errors={},
+        notice=None,
         idempotency_key=str(uuid.uuid4()),
         **form_context(request, lang),
     )
@@ -171,25 +175,23 @@ async def submit_booking(request: web.Request) -> web.Response:
         details = parse_booking(raw, now=now, rules=request.app[RULES])
     except InvalidBooking as exc:
         count_invalid(exc.errors)
-        values = {k: v for k, v in form.items() if isinstance(v, str)}
-        return render(
-            request,
-            "form.html",
-            status=422,
-            lang=lang,
-            values=values,
-            errors=errors_by_field(exc.errors, start_fields, lang),
-            idempotency_key=key,
-            **form_context(request, lang),
-        )
+        return _form_again(request, form, lang, key, status=422, errors=errors_by_field(exc.errors, start_fields, lang))
     body_hash = hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
     try:
-        created = await request.app[STORE].create(
-            details, now=now, idempotency_key=f"form:{key}", request_hash=body_hash
-        )
-    except IdempotencyConflict:
-        # The same form was sent again after being changed: treat it as a new request.
-        created = await request.app[STORE].create(details, now=now)
+        try:
+            created = await request.app[STORE].create(
+                details, now=now, idempotency_key=f"form:{key}", request_hash=body_hash
+            )
+        except IdempotencyConflict:
+            # The same form was sent again after being changed: treat it as a new request.
+            created = await request.app[STORE].create(details, now=now)
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        # Nothing was stored: the same form (and its key) can simply be sent again.
+        response = _form_again(request, form, lang, key, status=503, notice=TEXTS[lang]["unavailable_form"])
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
     if not created.replayed:
         wake_relay(request.app)
         BOOKINGS_CREATED.labels("form").inc()
@@ -197,6 +199,35 @@ async def submit_booking(request: web.Request) -> web.Response:
     return render(
         request, "receipt.html", lang=lang, booking=booking_view(booking, lang), status_url=booking["status_url"]
     )
+
+
+def _form_again(
+    request: web.Request,
+    form: MultiDictProxy[Any],
+    lang: str,
+    key: str,
+    *,
+    status: int,
+    errors: dict[str, str] | None = None,
+    notice: str | None = None,
+) -> web.Response:
+    """The form once more, with what was typed (and the same idempotency key)."""
+    return render(
+        request,
+        "form.html",
+        status=status,
+        lang=lang,
+        values={k: v for k, v in form.items() if isinstance(v, str)},
+        errors=errors or {},
+        notice=notice,
+        idempotency_key=key,
+        **form_context(request, lang),
+    )
+
+
+def unavailable_page(request: web.Request) -> web.Response:
+    """What a page shows while the database is away (the service answers it with 503)."""
+    return render(request, "unavailable.html", request_path=str(request.rel_url))
 
 
 # --- the workplace's status page -------------------------------------------------------------------------
@@ -248,8 +279,22 @@ async def cancel_from_page(request: web.Request) -> web.Response:
     booking = await _booking_for_page(request, token)
     if booking is None:
         return render(request, "not_found.html", status=404, lang=lang)
+    reason = str(form.get("reason", ""))
+    if (problem := check_reason(reason)) is not None:
+        count_invalid([problem])
+        return render(
+            request,
+            "status.html",
+            status=422,
+            lang=lang,
+            booking=booking_view(booking, lang),
+            token=token,
+            errors={"reason": problem.message(lang)},
+            changed=False,
+            **_status_context(request, lang),
+        )
     updated = await request.app[STORE].request_cancel(
-        booking["_id"], by="workplace", reason=str(form.get("reason", ""))[:1000], now=datetime.now(UTC)
+        booking["_id"], by="workplace", reason=normalize_newlines(reason), now=datetime.now(UTC)
     )
     if updated is None:
         return _not_open(request, booking, token, lang)

@@ -161,21 +161,28 @@ class BookingStore:
         return await self.get(booking_id) if result.modified_count == 1 else None
 
     async def apply(self, event: Event) -> None:
-        """Project a scheduler event onto the booking (idempotent; an older event never wins)."""
+        """Project a scheduler event onto the booking (idempotent; an older event never wins).
+
+        "Older" is by the placement's revision, which the scheduler raises with every outcome it
+        stores for the booking: not by a clock, which may differ between replicas."""
         changes = _projection(event)
         if changes is None:
             return
+        revision = getattr(event.data, "revision", 0)
         at = event.occurred_at
         entry = {"at": at, "status": changes["status"], "event_id": str(event.event_id), "type": event.type}
         await self._bookings.update_one(
             {
                 "_id": event.correlation_id,
                 "history.event_id": {"$ne": str(event.event_id)},
-                # "not after": at or before ``at``, or not set yet (one condition, no $or: an $or makes
-                # some servers (SecantusDB) scan the whole collection instead of using the _id)
-                "status_at": {"$not": {"$gt": at}},
+                # "before this one": lower, or not set yet (one condition, no $or: an $or makes some
+                # servers (SecantusDB) scan the whole collection instead of using the _id)
+                "revision": {"$not": {"$gte": revision}},
             },
-            {"$set": {**changes, "status_at": at, "updated_at": at}, "$push": {"history": entry}},
+            {
+                "$set": {**changes, "revision": revision, "status_at": at, "updated_at": at},
+                "$push": {"history": entry},
+            },
         )
 
 

@@ -65,6 +65,11 @@ TEXTS: dict[str, dict[str, str]] = {
         "cancel_lead": "Kan I ikke alligevel? Aflys her, så frigiver vi tiden til andre.",
         "cancel_submit": "Aflys bookingen",
         "cancel_reason": "Begrundelse",
+        "unavailable_title": "Prøv igen om lidt",
+        "unavailable_lead": "Systemet kan ikke nå sin database lige nu. Intet er gået tabt – prøv igen om lidt.",
+        "unavailable_form": "Systemet kan ikke gemme jeres forespørgsel lige nu. Det, I har skrevet, står stadig "
+        "i formularen: send den igen om lidt.",
+        "try_again": "Prøv igen",
         "not_found_title": "Bookingen blev ikke fundet",
         "not_found_lead": "Linket er forkert eller ufuldstændigt. Brug linket fra jeres kvittering.",
         "history": "Forløb",
@@ -139,6 +144,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "cancel_lead": "Can't make it after all? Cancel here and we free the time for others.",
         "cancel_submit": "Cancel the booking",
         "cancel_reason": "Reason",
+        "unavailable_title": "Please try again in a moment",
+        "unavailable_lead": "The system cannot reach its database right now. Nothing is lost: please try again "
+        "in a moment.",
+        "unavailable_form": "The system cannot store your request right now. What you typed is still in the "
+        "form: please send it again in a moment.",
+        "try_again": "Try again",
         "not_found_title": "Booking not found",
         "not_found_lead": "The link is wrong or incomplete. Use the link from your receipt.",
         "history": "History",

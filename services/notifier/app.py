@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
@@ -27,6 +28,7 @@ from shared.service import (
     mongo_ctx,
     request_metrics,
     require_admin,
+    unavailable_middleware,
 )
 from shared.settings import Settings
 from shared.topology import NOTIFIER_QUEUE
@@ -59,8 +61,10 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
         )
         task = asyncio.create_task(sender.run(), name="sender")
         yield
-        await sender.stop()
-        await task
+        sender.stop()
+        # Sends under way get the grace period to finish; then they are cut off and handed back.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, settings.shutdown_timeout_seconds)
 
 
 def notifier_handler(app: web.Application) -> Handler:
@@ -98,7 +102,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[json_error_middleware(), request_metrics("notifier")])
+    app = web.Application(middlewares=[json_error_middleware(), request_metrics("notifier"), unavailable_middleware()])
     app[SETTINGS] = settings
     app.cleanup_ctx.extend(
         [

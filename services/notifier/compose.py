@@ -32,6 +32,7 @@ from shared.events import (
 )
 from shared.localtime import format_local, to_local
 from shared.models import BookingDetails, Slot
+from shared.text.clean import one_line
 
 __all__ = ["Email", "Outgoing", "Sms", "messages_for", "reminder_messages"]
 
@@ -446,5 +447,4 @@ def _sentence(text: str) -> str:
 
 
 def _sms_text(template: str, context: dict[str, Any]) -> str:
-    text = " ".join(_render(template, context).split())
-    return text.translate(_GSM_FRIENDLY)
+    return one_line(_render(template, context)).translate(_GSM_FRIENDLY)

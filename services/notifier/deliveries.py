@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -111,15 +112,14 @@ class DeliveryStore:
         )
         return await self.deliveries.find({"_id": {"$in": ids}, "claim": token}).to_list(), token
 
-    async def mark_sent(self, docs: list[Document], token: str, now: datetime) -> None:
-        if docs:
-            await self.deliveries.update_many(
-                {"_id": {"$in": [doc["_id"] for doc in docs]}, "claim": token},
-                {
-                    "$set": {"status": "sent", "sent_at": now, "last_error": None, "claim": None},
-                    "$inc": {"attempts": 1},
-                },
-            )
+    async def mark_sent(self, doc: Document, token: str, now: datetime) -> None:
+        await self._finish(doc, token, {"status": "sent", "sent_at": now, "last_error": None})
+
+    async def release(self, ids: Iterable[str], token: str, now: datetime) -> None:
+        """Hand claimed deliveries back unsent (shutdown): due again at once."""
+        await self.deliveries.update_many(
+            {"_id": {"$in": list(ids)}, "claim": token}, {"$set": {"claim": None, "next_attempt_at": now}}
+        )
 
     async def mark_retry(self, doc: Document, token: str, reason: str, at: datetime) -> None:
         await self._finish(doc, token, {"status": "pending", "next_attempt_at": at, "last_error": reason})

@@ -22,6 +22,7 @@ from shared.catalogue import NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, get_t
 from shared.ical import PRODID, TZID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
 from shared.localtime import LOCAL_TZ
 from shared.models import BookingDetails, Slot
+from shared.text.clean import multi_line, one_line
 
 __all__ = ["PRODID", "TZID", "build_invite", "invite_uid", "summary_for"]
 
@@ -71,15 +72,16 @@ def build_invite(
     event.add("dtstamp", dtstamp.astimezone(UTC))
     event.add("dtstart", start)
     event.add("dtend", end)
-    event.add("summary", summary_for(booking))
-    event.add("location", booking.workplace.one_line())
-    event.add("description", _description(booking_id, booking, slot, status_url))
-    event.add("organizer", vCalAddress.new(organizer_email, cn=ORGANISATION_NAME))
+    # Stored text may predate the intake's character rules: clean it where it becomes a calendar line.
+    event.add("summary", one_line(summary_for(booking)))
+    event.add("location", one_line(booking.workplace.one_line()))
+    event.add("description", multi_line(_description(booking_id, booking, slot, status_url)))
+    event.add("organizer", vCalAddress.new(one_line(organizer_email), cn=ORGANISATION_NAME))
     event.add(
         "attendee",
         vCalAddress.new(
-            slot.consultant.email,
-            cn=slot.consultant.name,
+            one_line(slot.consultant.email),
+            cn=one_line(slot.consultant.name),
             cutype="INDIVIDUAL",
             role="REQ-PARTICIPANT",
             partstat="NEEDS-ACTION",

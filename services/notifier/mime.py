@@ -23,6 +23,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 
 from services.notifier.compose import Email
 from shared.catalogue import ORGANISATION_NAME
+from shared.text.clean import multi_line, one_line
 
 __all__ = ["build_mime"]
 
@@ -43,14 +44,15 @@ def build_mime(
 
     message = EmailMessage(policy=SMTP)
     message["From"] = _sender(mail_from)
-    message["To"] = email.to
-    message["Subject"] = email.subject
+    # Stored text may predate the intake's character rules: a header is one clean line, always.
+    message["To"] = one_line(email.to)
+    message["Subject"] = one_line(email.subject)
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = message_id or make_msgid(domain=message_id_domain)
     message["Auto-Submitted"] = "auto-generated"
 
-    message.set_content(email.text, subtype="plain", charset="utf-8")
-    message.add_alternative(email.html, subtype="html", charset="utf-8")
+    message.set_content(multi_line(email.text), subtype="plain", charset="utf-8")
+    message.add_alternative(multi_line(email.html), subtype="html", charset="utf-8")
     if email.calendar is not None and email.method is not None:
         message.add_alternative(
             email.calendar,

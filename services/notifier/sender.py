@@ -24,8 +24,11 @@ from services.notifier.mime import build_mime
 from services.notifier.sms import SmsProvider
 from shared.events import BookingCancelled, BookingRescheduled, BookingScheduled, Event
 from shared.models import BookingDetails, Slot
+from shared.text.clean import one_line
 
 log = logging.getLogger(__name__)
+
+_RECORD_ATTEMPTS = 5
 
 DELIVERIES = Counter(
     "notifier_deliveries_total", "Delivery attempts by channel, kind and outcome", ["channel", "kind", "outcome"]
@@ -113,37 +116,72 @@ class Sender:
                     await asyncio.wait_for(self._wakeup.wait(), self._poll)
                 self._wakeup.clear()
 
-    async def stop(self) -> None:
+    def stop(self) -> None:
+        """Start no new sends; those under way finish, the rest of the batch is handed back."""
         self._stopping = True
         self._wakeup.set()
 
     async def send_due(self) -> int:
+        """Claim a batch of due deliveries and send them; each one's outcome is stored on its own."""
         docs, token = await self._store.claim_due(datetime.now(UTC))
-        outcomes = await asyncio.gather(*(self._send(doc, token) for doc in docs))
-        # What went out is marked in one write for the whole batch.
-        await self._store.mark_sent(
-            [doc for doc, sent in zip(docs, outcomes, strict=True) if sent], token, datetime.now(UTC)
-        )
+        if not docs:
+            return 0
+        unsent = {doc["_id"] for doc in docs}
+        try:
+            await asyncio.gather(*(self._send(doc, token, unsent) for doc in docs))
+        finally:
+            if unsent:  # stopping (or cancelled by the shutdown's deadline): due again at once, for any replica
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._store.release(unsent, token, datetime.now(UTC)), 5)
         return len(docs)
 
-    async def _send(self, doc: Document, token: str) -> bool:
-        """Send one delivery; True if it went out. Failures are recorded here."""
+    async def _send(self, doc: Document, token: str, unsent: set[str]) -> None:
+        """Send one delivery and store its outcome. Nothing it raises reaches the other deliveries."""
         outcome, reason = "sent", ""
         async with self._limit:
+            if self._stopping:
+                return
             try:
-                message = to_message(doc)
-                if isinstance(message, Email):
-                    stable_id = hashlib.sha256(doc["_id"].encode()).hexdigest()[:32]
-                    await self._mailer.send(
-                        build_mime(message, mail_from=self._mail_from, message_id=f"<{stable_id}@inspiration-booking>")
-                    )
-                else:
-                    await self._sms.send(message.to, message.text)
+                await self._deliver(doc)
             except TransientDeliveryError as exc:
-                outcome, reason = await self._retry_or_fail(doc, token, exc.reason), exc.reason
+                outcome, reason = "retry", exc.reason
             except PermanentDeliveryError as exc:
                 outcome, reason = "failed", exc.reason
-                await self._store.mark_failed(doc, token, exc.reason, datetime.now(UTC))
+            except Exception as exc:  # a message that cannot even be built: retrying will not help
+                log.exception("delivery could not be built", extra={"delivery": doc["_id"]})
+                outcome, reason = "failed", f"could not build the message: {type(exc).__name__}"
+            await self._record(doc, token, outcome, reason)
+            unsent.discard(doc["_id"])
+
+    async def _deliver(self, doc: Document) -> None:
+        message = to_message(doc)
+        if isinstance(message, Email):
+            stable_id = hashlib.sha256(doc["_id"].encode()).hexdigest()[:32]
+            await self._mailer.send(
+                build_mime(message, mail_from=self._mail_from, message_id=f"<{stable_id}@inspiration-booking>")
+            )
+        else:
+            # Stored text may predate the intake's character rules: an SMS is one clean line.
+            await self._sms.send(one_line(message.to), one_line(message.text))
+
+    async def _record(self, doc: Document, token: str, outcome: str, reason: str) -> None:
+        """Store what happened to one delivery; a database hiccup here is retried, not lost."""
+        now = datetime.now(UTC)
+        for attempt in range(_RECORD_ATTEMPTS):
+            try:
+                if outcome == "sent":
+                    await self._store.mark_sent(doc, token, now)
+                elif outcome == "retry":
+                    outcome = await self._retry_or_fail(doc, token, reason)
+                else:
+                    await self._store.mark_failed(doc, token, reason, now)
+                break
+            except Exception:
+                if attempt == _RECORD_ATTEMPTS - 1:
+                    # The claim runs out and the delivery is tried again: at worst one duplicate.
+                    log.exception("could not record a delivery's outcome", extra={"delivery": doc["_id"]})
+                    return
+                await asyncio.sleep(min(2**attempt * 0.2, 5))
         if outcome == "failed":
             FAILED.inc()
             log.error(
@@ -152,7 +190,6 @@ class Sender:
                 extra={"delivery": doc["_id"], "booking_id": doc["booking_id"], "kind": doc["kind"]},
             )
         DELIVERIES.labels(doc["channel"], doc["kind"], outcome).inc()
-        return outcome == "sent"
 
     async def _retry_or_fail(self, doc: Document, token: str, reason: str) -> str:
         attempt = doc.get("attempts", 0)

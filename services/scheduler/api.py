@@ -15,7 +15,7 @@ from services.scheduler.context import STORE
 from services.scheduler.feed import calendar_feed
 from services.scheduler.store import Document
 from shared.localtime import to_local
-from shared.service import SETTINGS, json_errors, require_admin
+from shared.service import SETTINGS, json_errors, language, require_admin
 
 routes = web.RouteTableDef()
 FEED_HISTORY = timedelta(days=90)
@@ -56,7 +56,7 @@ async def create_consultant(request: web.Request) -> web.Response:
     try:
         consultant = ConsultantIn.model_validate(await _body(request))
     except ValidationError as exc:
-        return json_errors(422, errors_of(exc))
+        return json_errors(422, errors_of(exc, language(request)))
     if await request.app[STORE].get_consultant(consultant.id) is not None:
         return json_errors(409, [{"field": "id", "message": f"consultant {consultant.id!r} exists; use PUT"}])
     doc, _ = await request.app[STORE].upsert_consultant(consultant)
@@ -81,7 +81,7 @@ async def put_consultant(request: web.Request) -> web.Response:
     try:
         consultant = ConsultantIn.model_validate(body)
     except ValidationError as exc:
-        return json_errors(422, errors_of(exc))
+        return json_errors(422, errors_of(exc, language(request)))
     if consultant.id != request.match_info["id"]:
         return json_errors(422, [{"field": "id", "message": "the id in the body differs from the one in the URL"}])
     doc, created = await request.app[STORE].upsert_consultant(consultant)

@@ -28,6 +28,7 @@ from shared.service import (
     mongo_ctx,
     relay_ctx,
     request_metrics,
+    unavailable_middleware,
 )
 from shared.settings import Settings
 from shared.topology import SCHEDULER_QUEUE
@@ -70,7 +71,8 @@ def planner_handler(app: web.Application) -> Handler:
 
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
-        client_max_size=256 * 1024, middlewares=[json_error_middleware(), request_metrics("scheduler")]
+        client_max_size=256 * 1024,
+        middlewares=[json_error_middleware(), request_metrics("scheduler"), unavailable_middleware()],
     )
     app[SETTINGS] = settings
     app.cleanup_ctx.extend(

@@ -10,20 +10,32 @@ from typing import Annotated, Any
 
 import yaml
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from services.scheduler.domain import Consultant
 from shared.catalogue import THEME_IDS
+from shared.rules import FieldError
+from shared.text.clean import has_forbidden
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
+
+
+def _single_line(value: str) -> str:
+    if has_forbidden(value):
+        raise PydanticCustomError("text_line", "text_line")
+    return value
+
+
+Line = Annotated[str, AfterValidator(_single_line)]
 
 
 class Absence(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     start: date
     end: date
-    note: Annotated[str, Field(max_length=200)] = ""
+    note: Annotated[Line, Field(max_length=200)] = ""
 
     @model_validator(mode="after")
     def _ordered(self) -> Absence:
@@ -38,9 +50,9 @@ class ConsultantIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
     id: Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
-    name: Annotated[str, Field(min_length=1, max_length=200)]
-    email: str
-    phone: Annotated[str, Field(max_length=30)] | None = None
+    name: Annotated[Line, Field(min_length=1, max_length=200)]
+    email: Line
+    phone: Annotated[Line, Field(max_length=30)] | None = None
     working_hours: dict[str, tuple[str, str]] = Field(
         default_factory=lambda: {d: ("08:00", "16:00") for d in WEEKDAYS[:5]}
     )
@@ -95,11 +107,15 @@ class ConsultantIn(BaseModel):
         )
 
 
-def errors_of(exc: ValidationError) -> list[dict[str, str]]:
-    return [
-        {"field": ".".join(str(p) for p in e["loc"]) or "body", "message": e["msg"]}
-        for e in exc.errors(include_url=False)
-    ]
+def errors_of(exc: ValidationError, lang: str = "da") -> list[dict[str, str]]:
+    errors = []
+    for error in exc.errors(include_url=False):
+        field = ".".join(str(p) for p in error["loc"]) or "body"
+        # Our own checks speak the users' language; pydantic's own messages stay as they are.
+        own = error["type"] in ("text_line", "text_chars")
+        message = FieldError(field, error["type"]).message(lang) if own else error["msg"]
+        errors.append({"field": field, "message": message})
+    return errors
 
 
 def new_feed_token() -> str:

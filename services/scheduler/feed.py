@@ -11,6 +11,7 @@ from icalendar import Calendar, Event
 from shared.catalogue import SETTINGS, get_theme
 from shared.ical import PRODID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
 from shared.localtime import LOCAL_TZ
+from shared.text.clean import multi_line, one_line
 
 
 def calendar_feed(consultant_name: str, talks: Iterable[dict[str, Any]], *, now: datetime) -> bytes:
@@ -34,8 +35,8 @@ def calendar_feed(consultant_name: str, talks: Iterable[dict[str, Any]], *, now:
             start, end = start.astimezone(UTC), end.astimezone(UTC)
         event.add("dtstart", start)
         event.add("dtend", end)
-        event.add("summary", f"Inspirationsoplæg: {theme.title_da if theme else talk.get('theme', '')}")
-        event.add("location", talk.get("location", ""))
+        event.add("summary", one_line(f"Inspirationsoplæg: {theme.title_da if theme else talk.get('theme', '')}"))
+        event.add("location", one_line(talk.get("location", "")))
         setting = SETTINGS.get(talk.get("setting", ""), {}).get("da", "")
         lines = [
             f"Booking: {talk['booking_id']}",
@@ -45,7 +46,7 @@ def calendar_feed(consultant_name: str, talks: Iterable[dict[str, Any]], *, now:
         ]
         if talk.get("notes"):
             lines.append(f"Bemærkninger: {talk['notes']}")
-        event.add("description", "\n".join(lines))
+        event.add("description", multi_line("\n".join(lines)))
         event.add("status", "CONFIRMED")
         event.add("transp", "OPAQUE")
         calendar.add_component(event)

@@ -88,6 +88,7 @@ class Planner:
         outcome = await self._place(
             data.booking_id, data.booking, data.booking.preferred_starts, None, now, fresh=placement.get("fresh", False)
         )
+        revision = _next_revision(placement)
         if isinstance(outcome, Slot):
             update = self._state(
                 "scheduled",
@@ -100,6 +101,7 @@ class Planner:
                     status_url=data.status_url,
                     slot=outcome,
                     sequence=0,
+                    revision=revision,
                 ),
             )
         else:
@@ -114,6 +116,7 @@ class Planner:
                     status_url=data.status_url,
                     alternatives=outcome.alternatives,
                     reason=outcome.reason,
+                    revision=revision,
                 ),
             )
         await self._finish(data.booking_id, token, event, update)
@@ -139,6 +142,7 @@ class Planner:
                 slot=slot,
                 sequence=sequence,
                 reason=event.data.reason,
+                revision=_next_revision(placement),
             ),
         )
         await self._finish(booking_id, token, event, update)
@@ -158,6 +162,7 @@ class Planner:
             "booking_id": data.booking_id,
             "booking": details,
             "status_url": placement["status_url"],
+            "revision": _next_revision(placement),
         }
         if isinstance(outcome, NoPlacement):
             update = self._state(
@@ -294,6 +299,7 @@ class Planner:
                     "status": status,
                     "slot": slot.model_dump(mode="python") if slot else None,
                     "sequence": sequence,
+                    "revision": data.revision,
                     "updated_at": now,
                 }
             },
@@ -310,6 +316,11 @@ class Planner:
             update["$set"]["status"],
             extra={"booking_id": booking_id, "event_type": event.type},
         )
+
+
+def _next_revision(placement: Document) -> int:
+    """The revision of the outcome about to be stored (we hold the booking's lease, so no race)."""
+    return int(placement.get("revision", 0)) + 1
 
 
 def _slot(consultant: Consultant, placement: Placement) -> Slot:

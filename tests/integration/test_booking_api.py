@@ -512,7 +512,7 @@ async def test_health_and_readiness(client: TestClient[Any, Any]) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
     assert ready.status == 200
-    assert (await ready.json())["checks"] == {"mongodb": True, "rabbitmq": True}
+    assert (await ready.json())["checks"] == {"mongodb": True, "rabbitmq": True, "consumer:booking.status": True}
 
 
 @pytest.mark.asyncio

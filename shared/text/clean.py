@@ -1,0 +1,56 @@
+"""Free text from outside: what it may hold, and how stored text is made safe where it goes out.
+
+At the door, free-text fields refuse characters that no person types on purpose but that break or
+disguise what the text later becomes: control characters (C0, DEL, C1 such as NEL), line and
+paragraph separators (U+2028, U+2029), bidirectional overrides and isolates (which can make a name
+read differently from what it is), and lone surrogates (not encodable as UTF-8). A one-line field
+(names, addresses, cities) also refuses line breaks; a note may keep ordinary line breaks and tabs.
+
+Where text meets a mail header, a subject, an SMS or a calendar line, ``one_line`` and ``multi_line``
+turn whatever is stored (also older documents, from before these rules) into something safe to
+send: they never raise.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+# Bidirectional embeddings, overrides and isolates, and the invisible direction marks.
+_BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+_SEPARATORS = "\u2028\u2029"
+
+
+def _forbidden(char: str, *, allow: str) -> bool:
+    if char in allow:
+        return False
+    return char in _BIDI or char in _SEPARATORS or unicodedata.category(char) in ("Cc", "Cs")
+
+
+def has_forbidden(text: str, *, multiline: bool = False) -> bool:
+    """Whether ``text`` holds a character a free-text field refuses (see the module docstring).
+
+    ``multiline``: line breaks (LF, CR LF) and tabs are allowed, as in a note.
+    """
+    allow = "\n\r\t" if multiline else ""
+    return any(_forbidden(char, allow=allow) for char in text)
+
+
+def normalize_newlines(text: str) -> str:
+    """CR LF and lone CR as LF (what a browser's textarea sends is CR LF)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+_SPACES = re.compile(r"[ \t]+")
+
+
+def one_line(text: str) -> str:
+    """``text`` as one clean line: every forbidden character or line break becomes a space."""
+    cleaned = "".join(" " if _forbidden(char, allow="") else char for char in text)
+    return _SPACES.sub(" ", cleaned).strip()
+
+
+def multi_line(text: str) -> str:
+    """``text`` with its line breaks (as LF) and tabs kept and every other forbidden character dropped."""
+    text = normalize_newlines(text)
+    return "".join(char for char in text if not _forbidden(char, allow="\n\t"))
