@@ -307,10 +307,14 @@ async def list_parked(
 
 
 async def replay_parked(channel: AbstractChannel, queue: ConsumerQueue, limit: int = 1000) -> int:
-    """Move parked messages back to the consumer's queue, with their retry count reset."""
-    parked = await channel.get_queue(queue.parked, ensure=False)
+    """Move the messages parked now back to the consumer's queue, with their retry count reset.
+
+    Only as many as were parked when the replay began: one that fails again and is parked anew
+    during the replay waits for the next one, instead of going round in a loop."""
+    parked = await channel.declare_queue(queue.parked, passive=True)
+    waiting = parked.declaration_result.message_count or 0
     replayed = 0
-    while replayed < limit and (message := await parked.get(no_ack=False, fail=False)) is not None:
+    while replayed < min(limit, waiting) and (message := await parked.get(no_ack=False, fail=False)) is not None:
         headers = {
             k: v
             for k, v in (message.headers or {}).items()

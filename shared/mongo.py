@@ -28,6 +28,9 @@ def create_client(settings: Settings) -> AsyncMongoClient[Document]:
         uuidRepresentation="standard",
         serverSelectionTimeoutMS=settings.mongodb_server_selection_timeout_ms,
         timeoutMS=settings.mongodb_timeout_ms,
+        # Acknowledged means on disk: a write is confirmed only once it is in the journal, so a
+        # database server that crashes right after confirming a booking still has it when it restarts.
+        journal=settings.mongodb_journal,
     )
 
 

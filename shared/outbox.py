@@ -103,13 +103,14 @@ class OutboxRelay:
                 # Under load, let a batch gather: a pass costs the database about the same for one
                 # event as for a hundred, so passes back to back would spend it on bookkeeping.
                 await asyncio.sleep(self._gather)
-
-    async def stop(self) -> None:
-        """Finish: one last pass, so what was stored before shutdown goes out now."""
-        self._stopping = True
-        self._wakeup.set()
+        # Finish: one last pass, after any pass under way, so what was stored before shutdown goes out now.
         with contextlib.suppress(Exception):
             await self.publish_due()
+
+    def stop(self) -> None:
+        """Let ``run`` end after one last pass."""
+        self._stopping = True
+        self._wakeup.set()
 
     async def publish_due(self) -> int:
         """Claim, publish and clear one batch of due documents; returns how many events went out."""

@@ -93,11 +93,9 @@ def relay_ctx(collection: str) -> CleanupCtx:
         yield
         # One last pass publishes what was stored before shutdown; what it cannot publish in time
         # stays in the outbox for the next start (or another replica).
+        relay.stop()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(relay.stop(), settings.shutdown_timeout_seconds)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+            await asyncio.wait_for(task, settings.shutdown_timeout_seconds)
 
     return ctx
 

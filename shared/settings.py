@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     # Limits on every database operation (and on finding a reachable server): fail, never hang.
     mongodb_timeout_ms: int = Field(default=10_000, ge=100)
     mongodb_server_selection_timeout_ms: int = Field(default=5_000, ge=100)
+    # Wait for the journal before a write counts as done (the write concern's ``j``).
+    mongodb_journal: bool = True
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
 
     booking_port: int = 8080

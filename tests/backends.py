@@ -55,39 +55,65 @@ def wait_for_port(port: int, timeout: float = 30.0) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
+class SecantusProcess:
+    """A SecantusDB server on a loopback port with its data in ``storage``; it can be killed and
+    started again on the same port and data (as a crashed database server comes back)."""
+
+    def __init__(self, storage: str, port: int | None = None) -> None:
+        self.storage = storage
+        self.port = port or free_port()
+        self.url = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(os.path.join(self.storage, "server.log"), "ab") as log:
+            self._process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "secantus",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(self.port),
+                    "--storage-path",
+                    os.path.join(self.storage, "data"),
+                    "--log-level",
+                    "WARNING",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        wait_for_port(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no chance to flush or close anything."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+            self._process = None
+
+
 @contextlib.contextmanager
 def secantus_server() -> Iterator[str]:
     """A SecantusDB server on a free loopback port, with its data in a temporary folder."""
-    port = free_port()
     storage = tempfile.mkdtemp(prefix="secantus-")
-    log = open(os.path.join(storage, "server.log"), "wb")  # noqa: SIM115 - closed below
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "secantus",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--storage-path",
-            os.path.join(storage, "data"),
-            "--log-level",
-            "WARNING",
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    server = SecantusProcess(storage)
+    server.start()
     try:
-        wait_for_port(port)
-        yield f"mongodb://127.0.0.1:{port}/?directConnection=true"
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
+        server.stop()
         shutil.rmtree(storage, ignore_errors=True)
 
 

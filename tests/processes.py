@@ -46,12 +46,17 @@ class ServiceProcess:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = service_env(settings, **{PORT_VARIABLE[service]: str(self.port)}, **env)
+        if service == "booking":
+            self._env.setdefault("PUBLIC_BASE_URL", self.url)
         self._log_path = log_dir / f"{service}-{self.port}.log"
         self._log: IO[bytes] | None = None
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> ServiceProcess:
-        self._log = open(self._log_path, "wb")  # noqa: SIM115 - closed in stop()
+        """Start (or, after ``kill``, start again on the same port, appending to the same log)."""
+        if self._log is not None:
+            self._log.close()
+        self._log = open(self._log_path, "ab")  # noqa: SIM115 - closed in stop()
         self.process = subprocess.Popen(
             [sys.executable, "-m", f"services.{self.service}"],
             cwd=ROOT,
@@ -74,6 +79,12 @@ class ServiceProcess:
                     pass
                 await asyncio.sleep(0.1)
         raise TimeoutError(f"{self.service} not ready:\n{self.log()}")
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no cleanup of any kind."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
 
     def signal(self, sig: signal.Signals) -> None:
         assert self.process is not None

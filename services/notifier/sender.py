@@ -17,18 +17,20 @@ from datetime import UTC, datetime, timedelta
 from prometheus_client import Counter, Gauge
 
 from services.notifier.compose import Email, messages_for, reminder_messages
-from services.notifier.deliveries import DeliveryStore, Document, to_message
+from services.notifier.deliveries import LEASE, DeliveryStore, Document, to_message
 from services.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from services.notifier.mailer import SmtpMailer
 from services.notifier.mime import build_mime
 from services.notifier.sms import SmsProvider
 from shared.events import BookingCancelled, BookingRescheduled, BookingScheduled, Event
+from shared.faults import is_unavailable
 from shared.models import BookingDetails, Slot
 from shared.text.clean import one_line
 
 log = logging.getLogger(__name__)
 
-_RECORD_ATTEMPTS = 5
+# How long a send's outcome may wait for the database: well inside the claim's lease.
+RECORD_PATIENCE = LEASE * 3 / 4
 
 DELIVERIES = Counter(
     "notifier_deliveries_total", "Delivery attempts by channel, kind and outcome", ["channel", "kind", "outcome"]
@@ -165,9 +167,12 @@ class Sender:
             await self._sms.send(one_line(message.to), one_line(message.text))
 
     async def _record(self, doc: Document, token: str, outcome: str, reason: str) -> None:
-        """Store what happened to one delivery; a database hiccup here is retried, not lost."""
+        """Store what happened to one delivery. While the database is away this waits and tries
+        again for most of the claim's lease: a sent mail recorded late is better than one sent twice."""
         now = datetime.now(UTC)
-        for attempt in range(_RECORD_ATTEMPTS):
+        give_up = asyncio.get_running_loop().time() + RECORD_PATIENCE.total_seconds()
+        wait = 0.2
+        while True:
             try:
                 if outcome == "sent":
                     await self._store.mark_sent(doc, token, now)
@@ -176,12 +181,13 @@ class Sender:
                 else:
                     await self._store.mark_failed(doc, token, reason, now)
                 break
-            except Exception:
-                if attempt == _RECORD_ATTEMPTS - 1:
+            except Exception as exc:
+                if not is_unavailable(exc) or asyncio.get_running_loop().time() > give_up:
                     # The claim runs out and the delivery is tried again: at worst one duplicate.
                     log.exception("could not record a delivery's outcome", extra={"delivery": doc["_id"]})
                     return
-                await asyncio.sleep(min(2**attempt * 0.2, 5))
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 5)
         if outcome == "failed":
             FAILED.inc()
             log.error(

@@ -16,9 +16,6 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
 from typing import Any, TypeVar
 
 import aio_pika
@@ -27,7 +24,6 @@ import pytest
 import pytest_asyncio
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
-from aiosmtpd.controller import Controller
 from prometheus_client import REGISTRY
 from pydantic import SecretStr
 from pymongo import AsyncMongoClient
@@ -51,6 +47,7 @@ from shared.settings import Settings
 from shared.topology import NOTIFIER_QUEUE
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
+from tests.mailbox import Mailbox, Received
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -67,57 +64,6 @@ THEME_TITLE = "Alene-arbejde og psykisk arbejdsmiljø"
 
 
 # --- a real SMTP server ---------------------------------------------------------------------------------
-
-
-@dataclass
-class Received:
-    mail_from: str
-    rcpt_tos: list[str]
-    message: EmailMessage
-
-    @property
-    def subject(self) -> str:
-        return str(self.message["Subject"])
-
-    @property
-    def text(self) -> str:
-        body = self.message.get_body(preferencelist=("plain",))
-        assert body is not None
-        return str(body.get_content())
-
-
-@dataclass
-class Mailbox:
-    """An aiosmtpd handler that keeps every message, and refuses the addresses in ``refuse`` with 550."""
-
-    refuse: set[str] = field(default_factory=set)
-    received: list[Received] = field(default_factory=list)
-    port: int = field(default_factory=free_port)
-    _controller: Controller | None = None
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: list[str]) -> str:
-        if address in self.refuse:
-            return "550 5.1.1 No such mailbox here"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        message = message_from_bytes(envelope.original_content, policy=default_policy)
-        assert isinstance(message, EmailMessage)
-        self.received.append(Received(envelope.mail_from, list(envelope.rcpt_tos), message))
-        return "250 Message accepted for delivery"
-
-    def start(self) -> None:
-        self._controller = Controller(self, hostname=LOOPBACK, port=self.port)
-        self._controller.start()
-
-    def stop(self) -> None:
-        if self._controller is not None:
-            self._controller.stop()
-            self._controller = None
-
-    def to(self, address: str, subject_starts: str = "") -> list[Received]:
-        return [r for r in self.received if r.rcpt_tos == [address] and r.subject.startswith(subject_starts)]
 
 
 @pytest.fixture
@@ -746,3 +692,89 @@ async def test_moving_the_talk_moves_the_reminder(
     assert reminder["status"] == "pending"
     assert reminder["sequence"] == 1
     assert reminder["slot"]["start"] == moved.astimezone(UTC)
+
+
+# --- hostile text stored before the intake refused it ------------------------------------------------------
+
+
+HOSTILE = "Bostedet\u2028Lindely\r\nBcc: attacker@example.com\x0b\x85\u202e"
+
+
+@pytest.mark.asyncio
+async def test_hostile_stored_text_is_cleaned_where_it_goes_out_and_blocks_no_one(
+    notifier_settings: Settings, mailbox: Mailbox, gateway: Gateway, publish: Publish
+) -> None:
+    """An event from before the intake's character rules, with line separators, CR LF and a header
+    injection in the workplace's name, goes out cleaned; the bookings beside it are not held up or
+    sent twice."""
+    poisoned, normal = Case.new(51), Case.new(52)
+    hostile = poisoned.booking().model_copy(
+        update={"workplace": Workplace(name=HOSTILE, address="Skovvej\n12", postcode="8000", city="Aarhus\u2029C")}
+    )
+    scheduled = new_event(
+        BookingScheduledData(
+            booking_id=poisoned.booking_id,
+            booking=hostile,
+            status_url=poisoned.status_url,
+            slot=poisoned.slot(local(2027, 3, 30, 13)),
+            sequence=0,
+        )
+    )
+    async with notifier(notifier_settings) as client:
+        await publish(scheduled)
+        await publish(normal.scheduled(local(2027, 3, 31, 13)))
+        await settled(client, normal.booking_id, 3)
+        found = await settled(client, poisoned.booking_id, 3)
+
+    assert {d["status"] for d in found} == {"sent"}
+    [invite] = mailbox.to(poisoned.consultant.email)
+    assert "Bcc" not in invite.message and "attacker@example.com" not in invite.rcpt_tos
+    assert invite.subject.startswith("Invitation: Inspirationsoplæg hos Bostedet Lindely Bcc: attacker")
+    event = the_event(calendar_of(invite))
+    assert not any(c in str(event["location"]) for c in "\r\n\x0b\x85\u2028\u2029\u202e")
+    [sms] = gateway.texts_to(poisoned.msisdn)
+    assert not any(c in sms for c in "\r\n\x0b\x85\u2028\u2029\u202e")
+    assert len(mailbox.to(normal.contact_email)) == 1 and len(mailbox.to(normal.consultant.email)) == 1
+    ids = [str(m.message["Message-ID"]) for m in mailbox.received]
+    assert len(ids) == len(set(ids)), "no message was sent twice"
+
+
+@pytest.mark.asyncio
+async def test_a_delivery_that_cannot_be_built_fails_alone_and_nothing_is_sent_twice(
+    notifier_settings: Settings, mailbox: Mailbox, gateway: Gateway, publish: Publish, reminders: DeliveryStore
+) -> None:
+    broken, normal = Case.new(53), Case.new(54)
+    now = datetime.now(UTC)
+    # A stored delivery whose message lost its subject (say, a document an old version wrote).
+    await reminders.deliveries.insert_one(
+        {
+            "_id": f"broken|email|{broken.contact_email}",
+            "event_id": "broken",
+            "booking_id": broken.booking_id,
+            "channel": "email",
+            "kind": "confirmation",
+            "to": broken.contact_email,
+            "message": {"text": "no subject, no html"},
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+    )
+    async with notifier(notifier_settings) as client:
+        await publish(normal.scheduled(local(2027, 4, 6, 13)))
+        await publish(normal.requested())
+        await settled(client, normal.booking_id, 4)
+        [failed] = await settled(client, broken.booking_id, 1)
+        # The sender keeps polling: give it a few more passes to repeat anything it would repeat.
+        passes = consumed()
+        await publish(Case.new(55).requested())
+        await eventually(lambda: consumed() > passes, "one more event handled", DEADLINE)
+        listed = await deliveries(client, status="failed")
+
+    assert failed["status"] == "failed" and "could not build the message" in failed["last_error"]
+    assert [d["id"] for d in listed if d["booking_id"] == broken.booking_id] == [failed["id"]]
+    assert mailbox.to(broken.contact_email) == []
+    assert len(mailbox.to(normal.contact_email)) == 2  # receipt and confirmation, once each
+    assert len(mailbox.to(normal.consultant.email)) == 1
+    assert len(gateway.texts_to(normal.msisdn)) == 1

@@ -155,7 +155,7 @@ async def test_booking_stored_while_no_relay_runs_is_published_once_when_one_sta
     try:
         await eventually(lambda: _none_pending(bookings), what="the relay to publish the stored event")
     finally:
-        await relay.stop()
+        relay.stop()
         await running
     assert await received(requested, events) == Counter({event_id: 1 for event_id in events})
 
@@ -220,7 +220,7 @@ async def test_two_relays_running_at_once_publish_each_event_exactly_once(
         await eventually(lambda: _none_pending(bookings), what="all 200 events to be published")
     finally:
         for relay in relays:
-            await relay.stop()
+            relay.stop()
         await asyncio.gather(*running)
 
     counts = await received(requested, events)
