@@ -26,11 +26,12 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -442,3 +443,44 @@ async def test_bookings_survive_crashes_outages_and_a_broker_restart(stack: Stac
     assert broker.not_ready_seen, "readiness said 'not ready' while RabbitMQ was away"
     database = next(f for f in stack.faults if f.name.startswith("database"))
     assert database.not_ready_seen, "readiness said 'not ready' while the database was away"
+
+
+# --- a broker that blocks its publishers ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def publishers_blocked(rabbitmqctl: str) -> Iterator[None]:
+    """A memory alarm, as when the broker runs out of memory: it blocks every publishing connection."""
+    read = [rabbitmqctl, "-q", "eval", "vm_memory_monitor:get_vm_memory_high_watermark()."]
+    before = subprocess.run(read, check=True, capture_output=True, text=True).stdout.strip() or "0.4"
+    subprocess.run([rabbitmqctl, "-q", "set_vm_memory_high_watermark", "0"], check=True, capture_output=True)
+    try:
+        yield
+    finally:
+        subprocess.run([rabbitmqctl, "-q", "set_vm_memory_high_watermark", before], check=True, capture_output=True)
+
+
+async def test_shutdown_stays_bounded_while_the_broker_blocks_publishers(settings: Settings, tmp_path: Path) -> None:
+    rabbitmqctl = _local_broker_or_skip()
+    service = ServiceProcess("booking", settings, tmp_path, SHUTDOWN_TIMEOUT_SECONDS="5", PUBLISH_TIMEOUT_SECONDS="3")
+    service.start()
+    try:
+        await service.wait_ready()
+        with publishers_blocked(rabbitmqctl):
+            async with aiohttp.ClientSession() as http:
+                body = _body(random.Random(1), "blocked@chaos.example")
+                async with http.post(f"{service.url}/api/v1/bookings", json=body) as response:
+                    assert response.status == 201, "the booking is stored; only its announcement waits"
+                    booking_id = (await response.json())["id"]
+            await asyncio.sleep(1)  # the relay is now stuck publishing to the blocked broker
+            service.signal(signal.SIGTERM)
+            # Its grace period (5 s) for in-flight work, then the connection's close (5 s at most).
+            assert await service.wait_exit(20) == 0, service.log()
+    finally:
+        service.stop()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
+    try:
+        stored = await client[settings.mongodb_db]["bookings"].find_one({"_id": booking_id})
+    finally:
+        await client.close()
+    assert stored is not None and stored["outbox"], "its event stays in the outbox for the next start"
