@@ -43,15 +43,16 @@ import aiohttp  # noqa: E402
 import yaml  # noqa: E402
 from pymongo import AsyncMongoClient  # noqa: E402
 
-from shared.catalogue import THEME_IDS  # noqa: E402
-from shared.events import BookingRequestedData, encode_event, new_event  # noqa: E402
-from shared.localtime import LOCAL_TZ  # noqa: E402
-from shared.models import BookingDetails, Contact, Workplace  # noqa: E402
-from shared.topology import SCHEDULER_QUEUE, declare_topology, queue_arguments  # noqa: E402
+from services.topology import ALL_QUEUES, SCHEDULER_QUEUE  # noqa: E402
+from shared.contracts.catalogue import content  # noqa: E402
+from shared.contracts.events import BookingRequestedData, encode_event, new_event  # noqa: E402
+from shared.contracts.models import BookingDetails, Contact, Workplace  # noqa: E402
+from shared.contracts.topology import declare_topology, queue_arguments  # noqa: E402
+from shared.text.localtime import LOCAL_TZ  # noqa: E402
 from tests.backends import free_port, local_vhost, secantus_server  # noqa: E402
 
 RETRY_DELAYS_MS = (200, 1_000, 5_000)
-THEMES = sorted(THEME_IDS)
+THEMES = sorted(content().theme_ids)
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri")
 DEADLINE = 900.0  # seconds for one drain before giving up
 
@@ -176,7 +177,7 @@ async def drain(replicas: int, count: int, seed: int, mongodb_url: str, amqp_url
         # Queue every request while nobody consumes; watch the outcome events on a queue of our own
         # (counting in the database while it drains would load the database being measured).
         channel = await connection.channel(publisher_confirms=True)
-        exchange = await declare_topology(channel, RETRY_DELAYS_MS)
+        exchange = await declare_topology(channel, ALL_QUEUES, RETRY_DELAYS_MS)
         names = (SCHEDULER_QUEUE.name, SCHEDULER_QUEUE.parked, *(SCHEDULER_QUEUE.retry(d) for d in RETRY_DELAYS_MS))
         for name in names:
             await (await channel.get_queue(name)).purge()

@@ -42,7 +42,7 @@ from services.scheduler.domain import (
     fits,
     place,
 )
-from shared.localtime import localize
+from shared.text.localtime import localize
 
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)
 THEMES = ("smidighed", "kommunikation-og-kultur", "selvledelse", "alene-arbejde",

@@ -12,8 +12,9 @@ import pytest_asyncio
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.settings import Settings
-from shared.topology import ALL_QUEUES, declare_topology
+from services.topology import ALL_QUEUES
+from shared.contracts.topology import declare_topology
+from shared.infra.settings import Settings
 from tests import backends
 
 TEST_RETRY_DELAYS = (100, 300, 600)
@@ -62,7 +63,7 @@ async def clean_queues(amqp_url: str) -> AsyncIterator[None]:
     connection = await aio_pika.connect_robust(amqp_url)
     async with connection:
         channel = await connection.channel()
-        await declare_topology(channel, TEST_RETRY_DELAYS)
+        await declare_topology(channel, ALL_QUEUES, TEST_RETRY_DELAYS)
         for queue in ALL_QUEUES:
             for name in (queue.name, queue.parked, *(queue.retry(d) for d in TEST_RETRY_DELAYS)):
                 await (await channel.get_queue(name)).purge()

@@ -15,7 +15,7 @@ from typing import IO
 
 import aiohttp
 
-from shared.settings import Settings
+from shared.infra.settings import Settings
 from tests.backends import free_port
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,9 +1,9 @@
 """``python -m services.booking``: serve the booking service (configured by environment variables)."""
 
 from services.booking.app import create_app
-from shared.logs import configure_logging
-from shared.service import run
-from shared.settings import Settings
+from shared.infra.logs import configure_logging
+from shared.infra.settings import Settings
+from shared.infra.web import run
 
 
 def main() -> None:

@@ -10,29 +10,19 @@ from typing import Any
 from aiohttp import web
 
 from services.booking.context import RULES, STORE, wake_relay
+from services.booking.domain import BookingRules, FieldError, InvalidBooking, check_reason, check_starts, parse_booking
 from services.booking.metrics import count_invalid
 from services.booking.openapi import OPENAPI
 from services.booking.presenter import booking_view
 from services.booking.store import Document, IdempotencyConflict
-from shared.catalogue import THEMES
-from shared.events import BookingRescheduleRequestedData
-from shared.localtime import parse_start
-from shared.rules import BookingRules, FieldError, InvalidBooking, check_reason, check_starts, parse_booking
-from shared.service import is_admin, json_errors, language, require_admin
+from shared.contracts.catalogue import content
+from shared.contracts.events import BookingRescheduleRequestedData
+from shared.infra.auth import is_admin, require_admin
+from shared.infra.errors import json_errors, language, query_limit, read_json
 from shared.text.clean import normalize_newlines
+from shared.text.localtime import parse_start
 
 routes = web.RouteTableDef()
-
-
-async def read_json(request: web.Request) -> Any:
-    """The parsed body; 400 for malformed JSON (413 for over 64 KiB comes from aiohttp)."""
-    try:
-        return await request.json(loads=json.loads)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"errors": [{"field": "body", "message": "malformed JSON / ugyldig JSON"}]}),
-            content_type="application/json",
-        ) from None
 
 
 def invalid(errors: list[FieldError], lang: str) -> web.Response:
@@ -50,12 +40,12 @@ async def themes(request: web.Request) -> web.Response:
                     "id": t.id,
                     "number": t.number,
                     "title": t.title(lang),
-                    "title_da": t.title_da,
-                    "title_en": t.title_en,
+                    "title_da": t.title.da,
+                    "title_en": t.title.en,
                     "summary": t.summary(lang),
                     "description": t.description(lang),
                 }
-                for t in THEMES
+                for t in content().themes
             ]
         }
     )
@@ -131,11 +121,7 @@ async def get_booking(request: web.Request) -> web.Response:
 async def list_bookings(request: web.Request) -> web.Response:
     require_admin(request)
     status = request.query.get("status")
-    try:
-        limit = min(max(int(request.query.get("limit", "100")), 1), 1000)
-    except ValueError:
-        return json_errors(422, [{"field": "limit", "message": "must be a whole number"}])
-    bookings = await request.app[STORE].list(status, limit)
+    bookings = await request.app[STORE].list(status, query_limit(request))
     return web.json_response({"bookings": [booking_view(b, language(request), admin=True) for b in bookings]})
 
 

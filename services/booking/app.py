@@ -11,25 +11,16 @@ from aiohttp import web
 
 from services.booking import api, pages
 from services.booking.context import BOOKINGS, RULES, STORE, TEMPLATES
+from services.booking.domain import BookingRules
+from services.booking.handlers import HANDLERS
 from services.booking.store import INDEXES, BookingStore
-from shared.events import Event
-from shared.messaging import Handler
-from shared.rules import BookingRules
-from shared.service import (
-    DB,
-    SETTINGS,
-    add_dead_letter_routes,
-    add_ops_routes,
-    amqp_ctx,
-    consumer_ctx,
-    json_error_middleware,
-    mongo_ctx,
-    relay_ctx,
-    request_metrics,
-    unavailable_middleware,
-)
-from shared.settings import Settings
-from shared.topology import BOOKING_STATUS_QUEUE
+from services.topology import ALL_QUEUES, BOOKING_STATUS_QUEUE
+from shared.infra.messaging import Handler
+from shared.infra.ops import add_dead_letter_routes
+from shared.infra.resources import DB, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
+from shared.infra.routing import dispatcher
+from shared.infra.settings import Settings
+from shared.infra.web import service_app
 
 MAX_BODY = 64 * 1024
 
@@ -41,23 +32,11 @@ async def store_ctx(app: web.Application) -> AsyncIterator[None]:
 
 def status_projection(app: web.Application) -> Handler:
     """Keep each booking's status in step with the scheduler's events."""
-
-    async def handle(event: Event) -> None:
-        await app[STORE].apply(event)
-
-    return handle
+    return dispatcher(HANDLERS, app[STORE])
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        client_max_size=MAX_BODY,
-        middlewares=[
-            json_error_middleware(),
-            request_metrics("booking"),
-            unavailable_middleware(pages.unavailable_page),
-        ],
-    )
-    app[SETTINGS] = settings
+    app = service_app("booking", settings, max_body=MAX_BODY, unavailable_page=pages.unavailable_page)
     app[RULES] = BookingRules(
         min_notice=timedelta(days=settings.min_notice_days),
         max_ahead=timedelta(days=settings.max_ahead_days),
@@ -73,12 +52,11 @@ def create_app(settings: Settings) -> web.Application:
         [
             mongo_ctx(INDEXES),
             store_ctx,
-            amqp_ctx,
+            amqp_ctx(ALL_QUEUES),
             relay_ctx(BOOKINGS),
             consumer_ctx(BOOKING_STATUS_QUEUE, status_projection),
         ]
     )
-    add_ops_routes(app)
     add_dead_letter_routes(app, BOOKING_STATUS_QUEUE)
     app.add_routes(api.routes)
     app.add_routes(pages.routes)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import jinja2
 from aiohttp import web
 
+from services.booking.domain import BookingRules
 from services.booking.store import BookingStore
-from shared.rules import BookingRules
-from shared.service import RELAYS
+from shared.infra.resources import RELAYS
 
 STORE = web.AppKey("store", BookingStore)
 RULES = web.AppKey("rules", BookingRules)

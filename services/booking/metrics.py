@@ -6,7 +6,7 @@ from collections.abc import Iterable
 
 from prometheus_client import Counter
 
-from shared.rules import FieldError
+from services.booking.domain import FieldError
 
 BOOKINGS_CREATED = Counter("booking_requests_created_total", "Booking requests stored", ["channel"])
 VALIDATION_FAILURES = Counter("booking_validation_failures_total", "Rejected booking input, by field", ["field"])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.catalogue import THEME_IDS
-from shared.rules import MAX_DURATION, MAX_PARTICIPANTS, MIN_DURATION, MIN_PARTICIPANTS
+from services.booking.domain import MAX_DURATION, MAX_PARTICIPANTS, MIN_DURATION, MIN_PARTICIPANTS
+from shared.contracts.catalogue import content
 
 
 def _text(max_length: int, **extra: Any) -> dict[str, Any]:
@@ -87,7 +87,7 @@ OPENAPI: dict[str, Any] = {
                     },
                     "theme": {
                         "type": "string",
-                        "enum": sorted(THEME_IDS),
+                        "enum": sorted(content().theme_ids),
                         "description": "Exactly one theme per talk.",
                     },
                     "setting": {"type": "string", "enum": ["staff_meeting", "work_environment_group"]},

@@ -1,15 +1,12 @@
 """Server-rendered pages: the booking form, the receipt, the workplace's status page, the admin list.
 
 They work without JavaScript: every action is a plain form POST. The form and the JSON API share
-``shared.rules.parse_booking``, so a rule is written once.
+``services.booking.domain.parse_booking``, so a rule is written once.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -20,17 +17,18 @@ from multidict import MultiDictProxy
 
 from services.booking.api import parse_reschedule
 from services.booking.context import RULES, STORE, TEMPLATES, wake_relay
+from services.booking.domain import DURATION_CHOICES, FieldError, InvalidBooking, check_reason, parse_booking
 from services.booking.metrics import BOOKINGS_CREATED, count_invalid
 from services.booking.presenter import booking_view
 from services.booking.store import IdempotencyConflict
 from services.booking.texts import TEXTS
-from shared.catalogue import INTRO, NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, THEMES
-from shared.faults import is_unavailable
-from shared.localtime import to_local
-from shared.rules import DURATION_CHOICES, FieldError, InvalidBooking, check_reason, parse_booking
-from shared.service import RETRY_AFTER_SECONDS
-from shared.service import SETTINGS as APP_SETTINGS
+from shared.contracts.catalogue import content
+from shared.infra.auth import is_admin
+from shared.infra.errors import RETRY_AFTER_SECONDS
+from shared.infra.faults import is_unavailable
+from shared.infra.resources import SETTINGS as APP_SETTINGS
 from shared.text.clean import normalize_newlines
+from shared.text.localtime import to_local
 
 routes = web.RouteTableDef()
 
@@ -71,8 +69,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
         .get_template(template)
         .render(
             t=TEXTS[lang],
-            organisation=ORGANISATION_NAME,
-            not_negotiation=NOT_NEGOTIATION[lang],
+            organisation=content().organisation,
+            not_negotiation=content().not_negotiation(lang),
             other_language_url=str(other_url),
             **context,
         )
@@ -136,16 +134,16 @@ def form_context(request: web.Request, lang: str) -> dict[str, Any]:
         **{name: t["start_n"].format(n=i + 1) for i, name in enumerate(START_FIELDS)},
     }
     return {
-        "themes": THEMES,
-        "settings": {key: label[lang] for key, label in SETTINGS.items()},
+        "themes": content().themes,
+        "settings": {key: label(lang) for key, label in content().settings.items()},
         "durations": DURATION_CHOICES,
-        "intro": INTRO[lang],
+        "intro": content().intro(lang),
         "starts_hint": t["starts_hint"].format(
             day_start=f"{rules.day_start:%H.%M}", day_end=f"{rules.day_end:%H.%M}", notice=rules.min_notice.days
         ),
         "min_start": f"{earliest:%Y-%m-%d}T08:00",
         "labels": labels,
-        "anchors": {"theme": "theme-" + THEMES[0].id, "setting": "setting-staff_meeting"},
+        "anchors": {"theme": "theme-" + content().themes[0].id, "setting": "setting-staff_meeting"},
     }
 
 
@@ -343,24 +341,11 @@ async def reschedule_from_page(request: web.Request) -> web.Response:
 # --- admin ------------------------------------------------------------------------------------------------
 
 
-def _admin_from_basic_auth(request: web.Request) -> bool:
-    """Browsers can send the admin token as the password of HTTP Basic auth (any user name)."""
-    token = request.app[APP_SETTINGS].admin_token_value
-    header = request.headers.get("Authorization", "")
-    if not token or not header.startswith("Basic "):
-        return False
-    try:
-        _, _, password = base64.b64decode(header[6:]).decode().partition(":")
-    except (binascii.Error, UnicodeDecodeError):
-        return False
-    return hmac.compare_digest(password.encode(), token.encode())
-
-
 @routes.get("/admin")
 async def admin_page(request: web.Request) -> web.Response:
     if not request.app[APP_SETTINGS].admin_token_value:
         return web.Response(status=503, text="Admin pages are disabled: set ADMIN_TOKEN.")
-    if not _admin_from_basic_auth(request):
+    if not is_admin(request):
         return web.Response(
             status=401,
             text="Log ind med admin-token som adgangskode.",

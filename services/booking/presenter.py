@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from shared.catalogue import SETTINGS, get_theme
-from shared.localtime import format_local, to_local
-from shared.models import utc_iso
+from shared.contracts.catalogue import content
+from shared.contracts.models import utc_iso
+from shared.text.localtime import format_local, to_local
 
 Document = dict[str, Any]
 
@@ -24,14 +24,13 @@ def _moment(value: datetime, lang: str) -> dict[str, str]:
 
 def booking_view(doc: Document, lang: str = "da", *, admin: bool = False) -> dict[str, Any]:
     details = doc["details"]
-    theme = get_theme(details["theme"])
     slot = doc.get("slot")
     view: dict[str, Any] = {
         "id": doc["_id"],
         "status": doc["status"],
         "created_at": utc_iso(doc["created_at"]),
-        "theme": {"id": details["theme"], "title": theme.title(lang) if theme else details["theme"]},
-        "setting": {"id": details["setting"], "label": SETTINGS[details["setting"]]["en" if lang == "en" else "da"]},
+        "theme": {"id": details["theme"], "title": content().theme_title(details["theme"], lang)},
+        "setting": {"id": details["setting"], "label": content().setting(details["setting"], lang)},
         "participants": details["participants"],
         "duration_minutes": details["duration_minutes"],
         "preferred_starts": [_moment(s, lang) for s in details["preferred_starts"]],

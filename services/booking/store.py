@@ -12,7 +12,7 @@ from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import (
+from shared.contracts.events import (
     BookingCancelledData,
     BookingCancelRequestedData,
     BookingNeedsAlternativeData,
@@ -23,8 +23,8 @@ from shared.events import (
     Event,
     new_event,
 )
-from shared.models import BookingDetails, Slot
-from shared.outbox import OUTBOX_INDEXES, merge_updates, outbox_fields, outbox_update
+from shared.contracts.models import BookingDetails, Slot
+from shared.infra.outbox import OUTBOX_INDEXES, merge_updates, outbox_fields, outbox_update
 
 Document = dict[str, Any]
 

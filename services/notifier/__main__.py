@@ -1,9 +1,9 @@
 """``python -m services.notifier``: serve the notifier (configured by environment variables)."""
 
 from services.notifier.app import create_app
-from shared.logs import configure_logging
-from shared.service import run
-from shared.settings import Settings
+from shared.infra.logs import configure_logging
+from shared.infra.settings import Settings
+from shared.infra.web import run
 
 
 def main() -> None:

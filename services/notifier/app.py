@@ -11,27 +11,20 @@ import aiohttp
 from aiohttp import web
 
 from services.notifier.deliveries import INDEXES, DeliveryStore
+from services.notifier.handlers import HANDLERS
 from services.notifier.mailer import SmtpMailer
 from services.notifier.sender import Notifier, Sender
 from services.notifier.sms import make_sms_provider
-from shared.messaging import Handler
-from shared.models import utc_iso
-from shared.service import (
-    DB,
-    SETTINGS,
-    add_dead_letter_routes,
-    add_ops_routes,
-    amqp_ctx,
-    consumer_ctx,
-    json_error_middleware,
-    json_errors,
-    mongo_ctx,
-    request_metrics,
-    require_admin,
-    unavailable_middleware,
-)
-from shared.settings import Settings
-from shared.topology import NOTIFIER_QUEUE
+from services.topology import ALL_QUEUES, NOTIFIER_QUEUE
+from shared.contracts.models import utc_iso
+from shared.infra.auth import require_admin
+from shared.infra.errors import json_errors, query_limit
+from shared.infra.messaging import Handler
+from shared.infra.ops import add_dead_letter_routes
+from shared.infra.resources import DB, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx
+from shared.infra.routing import dispatcher
+from shared.infra.settings import Settings
+from shared.infra.web import service_app
 
 STORE = web.AppKey("store", DeliveryStore)
 NOTIFIER = web.AppKey("notifier", Notifier)
@@ -68,7 +61,7 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def notifier_handler(app: web.Application) -> Handler:
-    return app[NOTIFIER].on_event
+    return dispatcher(HANDLERS, app[NOTIFIER])
 
 
 def _delivery_view(doc: dict[str, object]) -> dict[str, object]:
@@ -82,10 +75,7 @@ def _delivery_view(doc: dict[str, object]) -> dict[str, object]:
 
 async def list_deliveries(request: web.Request) -> web.Response:
     require_admin(request)
-    try:
-        limit = min(max(int(request.query.get("limit", "100")), 1), 1000)
-    except ValueError:
-        return json_errors(422, [{"field": "limit", "message": "must be a whole number"}])
+    limit = query_limit(request)
     status = request.query.get("status")
     if status not in (None, "pending", "sent", "failed"):
         return json_errors(422, [{"field": "status", "message": "one of pending, sent, failed"}])
@@ -102,17 +92,15 @@ async def retry_delivery(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[json_error_middleware(), request_metrics("notifier"), unavailable_middleware()])
-    app[SETTINGS] = settings
+    app = service_app("notifier", settings, max_body=64 * 1024)
     app.cleanup_ctx.extend(
         [
             mongo_ctx(INDEXES),
             sender_ctx,
-            amqp_ctx,
+            amqp_ctx(ALL_QUEUES),
             consumer_ctx(NOTIFIER_QUEUE, notifier_handler),
         ]
     )
-    add_ops_routes(app)
     add_dead_letter_routes(app, NOTIFIER_QUEUE)
     app.router.add_get("/api/v1/deliveries", list_deliveries)
     app.router.add_post("/api/v1/deliveries/{id}/retry", retry_delivery)

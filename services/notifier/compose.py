@@ -20,9 +20,9 @@ from typing import Any, Literal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from services.notifier.invites import build_invite
-from services.notifier.sms import format_phone, normalize_phone, sms_segments
-from shared.catalogue import NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, get_theme
-from shared.events import (
+from services.notifier.sms import sms_segments
+from shared.contracts.catalogue import content
+from shared.contracts.events import (
     BookingCancelled,
     BookingNeedsAlternative,
     BookingRequested,
@@ -30,9 +30,10 @@ from shared.events import (
     BookingScheduled,
     Event,
 )
-from shared.localtime import format_local, to_local
-from shared.models import BookingDetails, Slot
+from shared.contracts.models import BookingDetails, Slot
 from shared.text.clean import one_line
+from shared.text.localtime import format_local, to_local
+from shared.text.phone import format_phone, normalize_phone
 
 __all__ = ["Email", "Outgoing", "Sms", "messages_for", "reminder_messages"]
 
@@ -222,20 +223,19 @@ def _same_person(a: Slot, b: Slot) -> bool:
 
 
 def _theme_title(booking: BookingDetails, lang: str) -> str:
-    theme = get_theme(booking.theme)
-    return theme.title(lang) if theme else booking.theme
+    return content().theme_title(booking.theme, lang)
 
 
 def _base_context(booking_id: str, booking: BookingDetails, lang: str) -> dict[str, Any]:
     return {
         "lang": lang,
-        "org": ORGANISATION_NAME,
+        "org": content().organisation,
         "ref": booking_id,
         "contact_name": booking.contact.name,
         "theme": _theme_title(booking, lang),
         "workplace": booking.workplace.one_line(),
         "workplace_name": booking.workplace.name,
-        "note": NOT_NEGOTIATION[lang],
+        "note": content().not_negotiation(lang),
     }
 
 
@@ -249,7 +249,7 @@ def _details(
     rows += [
         (label["place"], booking.workplace.one_line()),
         (label["theme"], _theme_title(booking, lang)),
-        (label["setting"], SETTINGS.get(booking.setting, {}).get(lang, booking.setting)),
+        (label["setting"], content().setting(booking.setting, lang)),
         (label["participants"], str(booking.participants)),
         (label["duration"], f"{booking.duration_minutes} {label['minutes']}"),
     ]
@@ -423,7 +423,7 @@ def _calendar_email(
 def _workplace_sms(kind: str, booking: BookingDetails, slot: Slot) -> Sms:
     lang = booking.language
     context = {
-        "org": ORGANISATION_NAME,
+        "org": content().organisation,
         "when": _when(slot.start, slot.end, lang),
         "workplace": booking.workplace.one_line(),
         "theme": _sentence(_theme_title(booking, lang)),

@@ -22,7 +22,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.notifier.compose import Email, Outgoing, Sms
-from shared.models import BookingDetails, Slot
+from shared.contracts.models import BookingDetails, Slot
 
 Document = dict[str, Any]
 LEASE = timedelta(seconds=60)

@@ -17,12 +17,12 @@ from typing import Literal
 
 from icalendar import Calendar, Event, vCalAddress
 
-from services.notifier.sms import format_phone
-from shared.catalogue import NOT_NEGOTIATION, ORGANISATION_NAME, SETTINGS, get_theme
-from shared.ical import PRODID, TZID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
-from shared.localtime import LOCAL_TZ
-from shared.models import BookingDetails, Slot
+from shared.contracts.catalogue import content
+from shared.contracts.models import BookingDetails, Slot
 from shared.text.clean import multi_line, one_line
+from shared.text.ical import PRODID, TZID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
+from shared.text.localtime import LOCAL_TZ
+from shared.text.phone import format_phone
 
 __all__ = ["PRODID", "TZID", "build_invite", "invite_uid", "summary_for"]
 
@@ -31,8 +31,7 @@ invite_uid = booking_uid
 
 def summary_for(booking: BookingDetails) -> str:
     """ "Inspirationsoplæg: <the theme's Danish title>"."""
-    theme = get_theme(booking.theme)
-    return f"Inspirationsoplæg: {theme.title('da') if theme else booking.theme}"
+    return f"Inspirationsoplæg: {content().theme_title(booking.theme, 'da')}"
 
 
 def build_invite(
@@ -76,7 +75,7 @@ def build_invite(
     event.add("summary", one_line(summary_for(booking)))
     event.add("location", one_line(booking.workplace.one_line()))
     event.add("description", multi_line(_description(booking_id, booking, slot, status_url)))
-    event.add("organizer", vCalAddress.new(one_line(organizer_email), cn=ORGANISATION_NAME))
+    event.add("organizer", vCalAddress.new(one_line(organizer_email), cn=content().organisation))
     event.add(
         "attendee",
         vCalAddress.new(
@@ -99,12 +98,11 @@ def build_invite(
 
 def _description(booking_id: str, booking: BookingDetails, slot: Slot, status_url: str | None) -> str:
     local_start, local_end = slot.start.astimezone(LOCAL_TZ), slot.end.astimezone(LOCAL_TZ)
-    theme = get_theme(booking.theme)
     contact = booking.contact
     lines = [
         f"Arbejdsplads: {booking.workplace.one_line()}",
-        f"Tema: {theme.title('da') if theme else booking.theme}",
-        f"Form: {SETTINGS.get(booking.setting, {}).get('da', booking.setting)}",
+        f"Tema: {content().theme_title(booking.theme, 'da')}",
+        f"Form: {content().setting(booking.setting, 'da')}",
         f"Deltagere: {booking.participants}",
         f"Varighed: {booking.duration_minutes} minutter (kl. {local_start:%H.%M}–{local_end:%H.%M})",
         f"Kontaktperson: {contact.name}, {contact.email}, {format_phone(contact.phone)}",
@@ -115,5 +113,5 @@ def _description(booking_id: str, booking: BookingDetails, slot: Slot, status_ur
     lines.append(f"Reference: {booking_id}")
     if status_url:
         lines.append(f"Bestillingen: {status_url}")
-    lines += ["", NOT_NEGOTIATION["da"]]
+    lines += ["", content().not_negotiation("da")]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from email.message import EmailMessage
 import aiosmtplib
 
 from services.notifier.errors import PermanentDeliveryError, TransientDeliveryError
-from shared.settings import Settings
+from shared.infra.settings import Settings
 
 __all__ = ["SmtpMailer"]
 

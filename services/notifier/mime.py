@@ -22,7 +22,7 @@ from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 
 from services.notifier.compose import Email
-from shared.catalogue import ORGANISATION_NAME
+from shared.contracts.catalogue import content
 from shared.text.clean import multi_line, one_line
 
 __all__ = ["build_mime"]
@@ -72,4 +72,4 @@ def _sender(mail_from: str) -> Address:
     if not address or "@" not in address:
         raise ValueError(f"not an e-mail address: {mail_from!r}")
     username, domain = address.rsplit("@", 1)
-    return Address(display_name=name or ORGANISATION_NAME, username=username, domain=domain)
+    return Address(display_name=name or content().organisation, username=username, domain=domain)

@@ -22,9 +22,10 @@ from services.notifier.errors import PermanentDeliveryError, TransientDeliveryEr
 from services.notifier.mailer import SmtpMailer
 from services.notifier.mime import build_mime
 from services.notifier.sms import SmsProvider
-from shared.events import BookingCancelled, BookingRescheduled, BookingScheduled, Event
-from shared.faults import is_unavailable
-from shared.models import BookingDetails, Slot
+from shared.contracts.events import BookingCancelled, BookingRescheduled, BookingScheduled, Event
+from shared.contracts.models import BookingDetails, Slot
+from shared.infra.faults import is_unavailable
+from shared.infra.poller import Poller
 from shared.text.clean import one_line
 
 log = logging.getLogger(__name__)
@@ -93,35 +94,32 @@ class Sender:
         self._delays = retry_delays
         self._poll = poll_seconds
         self._limit = asyncio.Semaphore(concurrency)
-        self._wakeup = asyncio.Event()
         self._stopping = False
+        self._poller = Poller("sender", self._one_pass, interval=poll_seconds)
+        self._reminders_at = 0.0
 
     def wake(self) -> None:
-        self._wakeup.set()
+        self._poller.wake()
 
     async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        reminders_at = loop.time()
-        while not self._stopping:
-            try:
-                done = await self.send_due()
-                # Reminders are due days ahead: look for them once per poll interval, not after every
-                # pass (each look is a database round trip, and passes follow each other under load).
-                if loop.time() >= reminders_at:
-                    reminders_at = loop.time() + self._poll
-                    done += await self.remind_due()
-            except Exception:
-                log.exception("sending pass failed; will retry")
-                done = 0
-            if done == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll)
-                self._wakeup.clear()
+        await self._poller.run()
 
     def stop(self) -> None:
         """Start no new sends; those under way finish, the rest of the batch is handed back."""
         self._stopping = True
-        self._wakeup.set()
+        self._poller.stop()
+
+    async def _one_pass(self) -> int:
+        if self._stopping:
+            return 0
+        done = await self.send_due()
+        # Reminders are due days ahead: look for them once per poll interval, not after every pass
+        # (each look is a database round trip, and passes follow each other under load).
+        now = asyncio.get_running_loop().time()
+        if now >= self._reminders_at:
+            self._reminders_at = now + self._poll
+            done += await self.remind_due()
+        return done
 
     async def send_due(self) -> int:
         """Claim a batch of due deliveries and send them; each one's outcome is stored on its own."""

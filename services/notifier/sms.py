@@ -1,4 +1,4 @@
-"""SMS behind a small provider interface, and the phone-number helpers it needs.
+"""SMS behind a small provider interface, and the encoding rules it needs.
 
 Providers: ``LogSms`` (writes the message to the log; the default for local runs) and ``GatewayApiSms``
 (GatewayAPI's REST API: ``POST /rest/mtsms`` with ``Authorization: Token <token>``, a JSON body with
@@ -13,26 +13,23 @@ import math
 from typing import Any, Protocol
 
 import aiohttp
-import phonenumbers
 
 from services.notifier.errors import PermanentDeliveryError, TransientDeliveryError
-from shared.settings import Settings
+from shared.infra.settings import Settings
+from shared.text.phone import normalize_phone
 
 __all__ = [
     "GatewayApiSms",
     "LogSms",
     "SmsProvider",
-    "format_phone",
     "is_gsm7",
     "make_sms_provider",
     "msisdn",
-    "normalize_phone",
     "sms_segments",
 ]
 
 log = logging.getLogger(__name__)
 
-DEFAULT_REGION = "DK"
 
 # GSM 03.38 default alphabet (one septet each) and its extension table (two septets each: ESC + char).
 _GSM_BASIC = frozenset(
@@ -45,37 +42,12 @@ _GSM_EXTENSION = frozenset("\f^{}\\[~]|€")
 # --- phone numbers -----------------------------------------------------------------------------------
 
 
-def normalize_phone(raw: str, region: str = DEFAULT_REGION) -> str:
-    """A phone number in E.164 ("20 30 40 50" → "+4520304050"); +45 when it has no country code.
-
-    Raises ``ValueError`` when the text is not a valid phone number.
-    """
-    try:
-        parsed = phonenumbers.parse(raw, region)
-    except phonenumbers.NumberParseException as exc:
-        raise ValueError(f"not a phone number: {raw!r}") from exc
-    if not phonenumbers.is_valid_number(parsed):
-        raise ValueError(f"not a valid phone number: {raw!r}")
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
-
-
 def msisdn(e164: str) -> int:
     """The MSISDN of an E.164 number as an integer ("+4520304050" → 4520304050)."""
     digits = e164[1:] if e164.startswith("+") else ""
     if not digits.isascii() or not digits.isdigit() or not 8 <= len(digits) <= 15:
         raise ValueError(f"not an E.164 number: {e164!r}")
     return int(digits)
-
-
-def format_phone(number: str, region: str = DEFAULT_REGION) -> str:
-    """A number for people to read ("+4520304050" → "+45 20 30 40 50"); unchanged when it does not parse."""
-    try:
-        parsed = phonenumbers.parse(number, region)
-    except phonenumbers.NumberParseException:
-        return number
-    if not phonenumbers.is_valid_number(parsed):
-        return number
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
 
 
 # --- encoding ------------------------------------------------------------------------------------------

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -14,8 +13,10 @@ from services.scheduler.consultants import ConsultantIn, errors_of
 from services.scheduler.context import STORE
 from services.scheduler.feed import calendar_feed
 from services.scheduler.store import Document
-from shared.localtime import to_local
-from shared.service import SETTINGS, json_errors, language, require_admin
+from shared.infra.auth import require_admin
+from shared.infra.errors import json_errors, language, read_json
+from shared.infra.resources import SETTINGS
+from shared.text.localtime import to_local
 
 routes = web.RouteTableDef()
 FEED_HISTORY = timedelta(days=90)
@@ -27,16 +28,6 @@ def consultant_view(request: web.Request, doc: Document) -> dict[str, Any]:
     base = request.app[SETTINGS].scheduler_public_url or str(request.url.origin())
     view["calendar_url"] = f"{base.rstrip('/')}/api/v1/consultants/{doc['_id']}/calendar.ics?token={doc['feed_token']}"
     return view
-
-
-async def _body(request: web.Request) -> Any:
-    try:
-        return await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise web.HTTPBadRequest(
-            text=json.dumps({"errors": [{"field": "body", "message": "malformed JSON"}]}),
-            content_type="application/json",
-        ) from None
 
 
 def _not_found(consultant_id: str) -> web.Response:
@@ -54,7 +45,7 @@ async def list_consultants(request: web.Request) -> web.Response:
 async def create_consultant(request: web.Request) -> web.Response:
     require_admin(request)
     try:
-        consultant = ConsultantIn.model_validate(await _body(request))
+        consultant = ConsultantIn.model_validate(await read_json(request))
     except ValidationError as exc:
         return json_errors(422, errors_of(exc, language(request)))
     if await request.app[STORE].get_consultant(consultant.id) is not None:
@@ -75,7 +66,7 @@ async def get_consultant(request: web.Request) -> web.Response:
 @routes.put("/api/v1/consultants/{id}")
 async def put_consultant(request: web.Request) -> web.Response:
     require_admin(request)
-    body = await _body(request)
+    body = await read_json(request)
     if isinstance(body, dict):
         body.setdefault("id", request.match_info["id"])
     try:

@@ -12,26 +12,17 @@ from services.scheduler import api
 from services.scheduler.consultants import load_file
 from services.scheduler.context import PLANNER, STORE
 from services.scheduler.domain import SearchLimits
+from services.scheduler.handlers import HANDLERS
 from services.scheduler.planner import Planner
 from services.scheduler.store import INDEXES, SchedulerStore
-from shared.events import Event
-from shared.messaging import Handler
-from shared.service import (
-    DB,
-    RELAYS,
-    SETTINGS,
-    add_dead_letter_routes,
-    add_ops_routes,
-    amqp_ctx,
-    consumer_ctx,
-    json_error_middleware,
-    mongo_ctx,
-    relay_ctx,
-    request_metrics,
-    unavailable_middleware,
-)
-from shared.settings import Settings
-from shared.topology import SCHEDULER_QUEUE
+from services.topology import ALL_QUEUES, SCHEDULER_QUEUE
+from shared.contracts.events import Event
+from shared.infra.messaging import Handler
+from shared.infra.ops import add_dead_letter_routes
+from shared.infra.resources import DB, RELAYS, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
+from shared.infra.routing import dispatcher
+from shared.infra.settings import Settings
+from shared.infra.web import service_app
 
 log = logging.getLogger(__name__)
 
@@ -57,10 +48,10 @@ async def planner_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def planner_handler(app: web.Application) -> Handler:
-    planner = app[PLANNER]
+    route = dispatcher(HANDLERS, app[PLANNER])
 
     async def handle(event: Event) -> None:
-        await planner.handle(event)
+        await route(event)
         # The outcome and its event were just stored: publish it now, not at the relay's next poll.
         relay = app[RELAYS].get(PLACEMENTS)
         if relay is not None:
@@ -70,21 +61,16 @@ def planner_handler(app: web.Application) -> Handler:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(
-        client_max_size=256 * 1024,
-        middlewares=[json_error_middleware(), request_metrics("scheduler"), unavailable_middleware()],
-    )
-    app[SETTINGS] = settings
+    app = service_app("scheduler", settings, max_body=256 * 1024)
     app.cleanup_ctx.extend(
         [
             mongo_ctx(INDEXES),
             planner_ctx,
-            amqp_ctx,
+            amqp_ctx(ALL_QUEUES),
             relay_ctx(PLACEMENTS),
             consumer_ctx(SCHEDULER_QUEUE, planner_handler),
         ]
     )
-    add_ops_routes(app)
     add_dead_letter_routes(app, SCHEDULER_QUEUE)
     app.add_routes(api.routes)
     return app

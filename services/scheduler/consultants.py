@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import yaml
-from email_validator import EmailNotValidError, validate_email
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from services.scheduler.domain import Consultant
-from shared.catalogue import THEME_IDS
-from shared.rules import FieldError
-from shared.text.clean import has_forbidden
+from shared.contracts.catalogue import content
+from shared.text.clean import ONE_LINE_MESSAGE, has_forbidden
+from shared.text.email import normalize_email
+from shared.text.i18n import shared_catalogue
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 _CLOCK = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
@@ -64,10 +64,7 @@ class ConsultantIn(BaseModel):
     @field_validator("email")
     @classmethod
     def _email(cls, value: str) -> str:
-        try:
-            return validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError as exc:
-            raise ValueError(f"not a valid e-mail address: {exc}") from None
+        return normalize_email(value)
 
     @field_validator("working_hours")
     @classmethod
@@ -85,9 +82,9 @@ class ConsultantIn(BaseModel):
     @classmethod
     def _themes(cls, value: list[str] | None) -> list[str] | None:
         if value is not None:
-            unknown = sorted(set(value) - THEME_IDS)
+            unknown = sorted(set(value) - content().theme_ids)
             if unknown:
-                raise ValueError(f"unknown themes {unknown}; known: {sorted(THEME_IDS)}")
+                raise ValueError(f"unknown themes {unknown}; known: {sorted(content().theme_ids)}")
         return value
 
     def to_domain(self) -> Consultant:
@@ -111,9 +108,9 @@ def errors_of(exc: ValidationError, lang: str = "da") -> list[dict[str, str]]:
     errors = []
     for error in exc.errors(include_url=False):
         field = ".".join(str(p) for p in error["loc"]) or "body"
-        # Our own checks speak the users' language; pydantic's own messages stay as they are.
-        own = error["type"] in ("text_line", "text_chars")
-        message = FieldError(field, error["type"]).message(lang) if own else error["msg"]
+        # Our own check speaks the users' language; pydantic's own messages stay as they are.
+        own = error["type"] == "text_line"
+        message = shared_catalogue().gettext(lang, ONE_LINE_MESSAGE) if own else error["msg"]
         errors.append({"field": field, "message": message})
     return errors
 

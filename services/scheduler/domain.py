@@ -3,7 +3,7 @@
 No I/O happens here: the caller loads the consultants and, for exactly the local dates that
 :func:`days_needed` returns, their talks, wraps them in a :class:`Calendar` (usually a
 :class:`DictCalendar`) and calls :func:`place` with ``now`` passed in. Only the standard library
-and :mod:`shared.localtime` are imported.
+and :mod:`shared.text.localtime` are imported.
 
 Rules
 -----
@@ -43,7 +43,7 @@ Time
 ----
 All instants (``Talk.start``, ``TalkRequest.preferred_starts``, ``now``, results) are aware
 datetimes, returned in UTC. Time-of-day arithmetic is done in Europe/Copenhagen wall time and
-converted with :func:`shared.localtime.localize`, so a 13:00 talk stays 13:00 local across the DST
+converted with :func:`shared.text.localtime.localize`, so a 13:00 talk stays 13:00 local across the DST
 changes (2027-03-28, 2027-10-31); a wall time skipped by the spring change is not a candidate.
 Durations and buffers are real elapsed time.
 
@@ -69,7 +69,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Protocol
 
-from shared.localtime import LOCAL_TZ, NonexistentLocalTime, localize, to_local
+from shared.text.localtime import LOCAL_TZ, NonexistentLocalTime, localize, to_local
 
 __all__ = [
     "Calendar",

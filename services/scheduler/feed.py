@@ -8,10 +8,10 @@ from typing import Any
 
 from icalendar import Calendar, Event
 
-from shared.catalogue import SETTINGS, get_theme
-from shared.ical import PRODID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
-from shared.localtime import LOCAL_TZ
+from shared.contracts.catalogue import content
 from shared.text.clean import multi_line, one_line
+from shared.text.ical import PRODID, booking_uid, copenhagen_vtimezone, eu_rule_agrees
+from shared.text.localtime import LOCAL_TZ
 
 
 def calendar_feed(consultant_name: str, talks: Iterable[dict[str, Any]], *, now: datetime) -> bytes:
@@ -26,7 +26,6 @@ def calendar_feed(consultant_name: str, talks: Iterable[dict[str, Any]], *, now:
     calendar.add("x-published-ttl", "PT1H")
     calendar.add_component(copenhagen_vtimezone())
     for talk in sorted(talks, key=lambda t: t["start"]):
-        theme = get_theme(talk.get("theme", ""))
         event = Event()
         event.add("uid", booking_uid(talk["booking_id"]))
         event.add("dtstamp", now.astimezone(UTC))
@@ -35,9 +34,9 @@ def calendar_feed(consultant_name: str, talks: Iterable[dict[str, Any]], *, now:
             start, end = start.astimezone(UTC), end.astimezone(UTC)
         event.add("dtstart", start)
         event.add("dtend", end)
-        event.add("summary", one_line(f"Inspirationsoplæg: {theme.title_da if theme else talk.get('theme', '')}"))
+        event.add("summary", one_line(f"Inspirationsoplæg: {content().theme_title(talk.get('theme', ''), 'da')}"))
         event.add("location", one_line(talk.get("location", "")))
-        setting = SETTINGS.get(talk.get("setting", ""), {}).get("da", "")
+        setting = content().setting(talk.get("setting", ""), "da")
         lines = [
             f"Booking: {talk['booking_id']}",
             f"Ramme: {setting}",

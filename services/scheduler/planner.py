@@ -25,7 +25,7 @@ from services.scheduler.domain import (
     why_not,
 )
 from services.scheduler.store import BookingBusy, Document, SchedulerStore, day_id, local_day
-from shared.events import (
+from shared.contracts.events import (
     BookingCancelledData,
     BookingCancelRequested,
     BookingNeedsAlternativeData,
@@ -36,9 +36,9 @@ from shared.events import (
     Event,
     new_event,
 )
-from shared.messaging import RetryLater
-from shared.models import BookingDetails, ConsultantRef, Slot
-from shared.outbox import merge_updates, outbox_update
+from shared.contracts.models import BookingDetails, ConsultantRef, Slot
+from shared.infra.messaging import RetryLater
+from shared.infra.outbox import merge_updates, outbox_update
 
 log = logging.getLogger(__name__)
 

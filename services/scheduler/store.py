@@ -23,9 +23,9 @@ from pymongo.errors import DuplicateKeyError
 
 from services.scheduler.consultants import ConsultantIn, new_feed_token
 from services.scheduler.domain import DictCalendar, Talk
-from shared.localtime import to_local
-from shared.messaging import RetryLater
-from shared.outbox import OUTBOX_INDEXES
+from shared.infra.messaging import RetryLater
+from shared.infra.outbox import OUTBOX_INDEXES
+from shared.text.localtime import to_local
 
 Document = dict[str, Any]
 LEASE = timedelta(seconds=30)

@@ -16,6 +16,16 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from shared.text.i18n import N_
+
+# What a field says when it refuses such characters.
+ONE_LINE_MESSAGE = N_(
+    "Må kun være én linje uden kontroltegn eller usynlige styretegn (fx linjeskift eller retningstegn)."
+)
+NOTE_MESSAGE = N_(
+    "Må ikke indeholde kontroltegn eller usynlige styretegn (fx retningstegn); almindelige linjeskift er fine."
+)
+
 # Bidirectional embeddings, overrides and isolates, and the invisible direction marks.
 _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
 _SEPARATORS = "\u2028\u2029"

@@ -25,8 +25,8 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.booking.app import create_app
-from shared.events import EXCHANGE
-from shared.settings import Settings
+from shared.contracts.events import EXCHANGE
+from shared.infra.settings import Settings
 from tests.backends import free_port
 
 CHROMIUM = "/usr/bin/chromium"

@@ -44,8 +44,8 @@ import pytest_asyncio
 import yaml
 from pymongo import AsyncMongoClient
 
-from shared.ical import booking_uid
-from shared.settings import Settings
+from shared.infra.settings import Settings
+from shared.text.ical import booking_uid
 from tests import backends
 from tests.conftest import ADMIN_TOKEN, TEST_RETRY_DELAYS
 from tests.mailbox import Mailbox, Received

@@ -26,12 +26,12 @@ from pymongo.asynchronous.database import AsyncDatabase
 from yarl import URL
 
 from services.booking.app import create_app
-from shared.catalogue import THEMES
-from shared.events import EXCHANGE, BookingScheduledData, encode_event, new_event
-from shared.localtime import parse_start
-from shared.models import ConsultantRef, Slot
-from shared.rules import BookingRules, parse_booking
-from shared.settings import Settings
+from services.booking.domain import BookingRules, parse_booking
+from shared.contracts.catalogue import content
+from shared.contracts.events import EXCHANGE, BookingScheduledData, encode_event, new_event
+from shared.contracts.models import ConsultantRef, Slot
+from shared.infra.settings import Settings
+from shared.text.localtime import parse_start
 from tests.conftest import ADMIN_TOKEN
 from tests.polling import eventually
 
@@ -486,7 +486,7 @@ async def test_themes_lists_the_six_themes(client: TestClient[Any, Any]) -> None
     response = await client.get("/api/v1/themes")
     assert response.status == 200
     themes = (await response.json())["themes"]
-    assert [t["id"] for t in themes] == [t.id for t in THEMES]
+    assert [t["id"] for t in themes] == [t.id for t in content().themes]
     assert len(themes) == 6
     assert themes[0]["title"] == "Smidighed på arbejdspladsen"
     assert all(t["description"] for t in themes)

@@ -22,8 +22,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from yarl import URL
 
 from services.booking.app import create_app
-from shared.catalogue import THEMES
-from shared.settings import Settings
+from shared.contracts.catalogue import content
+from shared.infra.settings import Settings
 
 pytestmark = pytest.mark.integration
 
@@ -173,9 +173,9 @@ async def test_form_shows_the_six_themes_and_the_note_on_agreements(client: Test
 
     assert page.find_all("html")[0].attrs["lang"] == "da"
     radios = page.find_all("input", type="radio", name="theme")
-    assert [r.attrs["value"] for r in radios] == [t.id for t in THEMES]
-    for theme in THEMES:
-        assert theme.title_da in page.text
+    assert [r.attrs["value"] for r in radios] == [t.id for t in content().themes]
+    for theme in content().themes:
+        assert theme.title.da in page.text
     assert "løn- og arbejdstidsaftaler" in page.by_id("not-negotiation").text
     assert page.find_all("form", method="post")[0].attrs["action"] == "/"
 
@@ -210,8 +210,8 @@ async def test_form_in_english(client: TestClient[Any, Any]) -> None:
 
     assert page.find_all("html")[0].attrs["lang"] == "en"
     assert "Book a free inspiration talk" in page.text
-    for theme in THEMES:
-        assert theme.title_en in page.text
+    for theme in content().themes:
+        assert theme.title.en in page.text
     assert "pay and working-time agreements" in page.text
     assert page.find_all("input", name="language")[0].attrs["value"] == "en"
 

@@ -32,9 +32,9 @@ from yarl import URL
 from services.booking.app import create_app as create_booking_app
 from services.notifier.app import create_app as create_notifier_app
 from services.scheduler.app import create_app as create_scheduler_app
-from shared.ical import booking_uid
-from shared.localtime import LOCAL_TZ
-from shared.settings import Settings
+from shared.infra.settings import Settings
+from shared.text.ical import booking_uid
+from shared.text.localtime import LOCAL_TZ
 from tests.backends import free_port
 from tests.polling import eventually
 

@@ -23,10 +23,10 @@ import pytest
 import pytest_asyncio
 import yaml
 
-from shared.events import EXCHANGE, BookingRequestedData, decode_event, encode_event, new_event
-from shared.localtime import localize
-from shared.models import BookingDetails, Contact, Workplace
-from shared.settings import Settings
+from shared.contracts.events import EXCHANGE, BookingRequestedData, decode_event, encode_event, new_event
+from shared.contracts.models import BookingDetails, Contact, Workplace
+from shared.infra.settings import Settings
+from shared.text.localtime import localize
 from tests.processes import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]

@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.booking.app import create_app as create_booking_app
 from services.scheduler.app import create_app as create_scheduler_app
-from shared.settings import Settings
+from shared.infra.settings import Settings
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_booking_api import valid_body
 from tests.integration.test_booking_form import Page, filled_form

@@ -27,10 +27,10 @@ from services.notifier.errors import PermanentDeliveryError, TransientDeliveryEr
 from services.notifier.mailer import SmtpMailer
 from services.notifier.mime import build_mime
 from services.notifier.sms import GatewayApiSms, LogSms, make_sms_provider
-from shared.events import BookingRequestedData, BookingScheduledData, new_event
-from shared.localtime import localize
-from shared.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
-from shared.settings import Settings
+from shared.contracts.events import BookingRequestedData, BookingScheduledData, new_event
+from shared.contracts.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
+from shared.infra.settings import Settings
+from shared.text.localtime import localize
 
 pytestmark = pytest.mark.integration
 

@@ -30,7 +30,8 @@ from pymongo import AsyncMongoClient
 
 from services.notifier.app import create_app
 from services.notifier.deliveries import DeliveryStore
-from shared.events import (
+from services.topology import NOTIFIER_QUEUE
+from shared.contracts.events import (
     EXCHANGE,
     BookingCancelledData,
     BookingRequestedData,
@@ -40,11 +41,10 @@ from shared.events import (
     encode_event,
     new_event,
 )
-from shared.ical import booking_uid
-from shared.localtime import LOCAL_TZ
-from shared.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
-from shared.settings import Settings
-from shared.topology import NOTIFIER_QUEUE
+from shared.contracts.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
+from shared.infra.settings import Settings
+from shared.text.ical import booking_uid
+from shared.text.localtime import LOCAL_TZ
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
 from tests.mailbox import Mailbox, Received

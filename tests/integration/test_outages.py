@@ -21,7 +21,9 @@ import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.booking.app import create_app
-from shared.events import (
+from services.booking.domain import BookingRules, parse_booking
+from services.topology import BOOKING_STATUS_QUEUE
+from shared.contracts.events import (
     EXCHANGE,
     BookingNeedsAlternativeData,
     BookingScheduledData,
@@ -29,11 +31,9 @@ from shared.events import (
     encode_event,
     new_event,
 )
-from shared.localtime import parse_start
-from shared.models import ConsultantRef, Slot
-from shared.rules import BookingRules, parse_booking
-from shared.settings import Settings
-from shared.topology import BOOKING_STATUS_QUEUE
+from shared.contracts.models import ConsultantRef, Slot
+from shared.infra.settings import Settings
+from shared.text.localtime import parse_start
 from tests.backends import SecantusProcess
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_booking_api import valid_body

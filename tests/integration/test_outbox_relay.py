@@ -23,13 +23,13 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
+from services.booking.domain import BookingRules, parse_booking
 from services.booking.store import INDEXES, BookingStore
-from shared.events import EXCHANGE
-from shared.messaging import Publisher
-from shared.models import BookingDetails
-from shared.mongo import ensure_indexes
-from shared.outbox import OutboxRelay
-from shared.rules import BookingRules, parse_booking
+from shared.contracts.events import EXCHANGE
+from shared.contracts.models import BookingDetails
+from shared.infra.messaging import Publisher
+from shared.infra.mongo import ensure_indexes
+from shared.infra.outbox import OutboxRelay
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration

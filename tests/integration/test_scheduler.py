@@ -30,7 +30,8 @@ from yarl import URL
 
 from services.booking.app import create_app as create_booking_app
 from services.scheduler.app import create_app as create_scheduler_app
-from shared.events import (
+from services.topology import SCHEDULER_QUEUE
+from shared.contracts.events import (
     EXCHANGE,
     BookingCancelRequestedData,
     BookingRequestedData,
@@ -40,11 +41,10 @@ from shared.events import (
     encode_event,
     new_event,
 )
-from shared.ical import booking_uid
-from shared.localtime import LOCAL_TZ, format_local, to_local
-from shared.models import BookingDetails, Contact, Workplace
-from shared.settings import Settings
-from shared.topology import SCHEDULER_QUEUE
+from shared.contracts.models import BookingDetails, Contact, Workplace
+from shared.infra.settings import Settings
+from shared.text.ical import booking_uid
+from shared.text.localtime import LOCAL_TZ, format_local, to_local
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
 from tests.polling import eventually

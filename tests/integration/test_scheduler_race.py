@@ -26,9 +26,9 @@ import aiohttp
 import pytest
 import yaml
 
-from shared.events import Event
-from shared.settings import Settings
-from shared.topology import SCHEDULER_QUEUE
+from services.topology import SCHEDULER_QUEUE
+from shared.contracts.events import Event
+from shared.infra.settings import Settings
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN, TEST_RETRY_DELAYS
 from tests.integration.test_scheduler import (

@@ -6,7 +6,7 @@ import pytest
 from aiormq.exceptions import ChannelInvalidStateError, ConnectionClosed
 from pymongo.errors import AutoReconnect, DuplicateKeyError, ExecutionTimeout, ServerSelectionTimeoutError
 
-from shared.faults import is_unavailable
+from shared.infra.faults import is_unavailable
 from shared.text.clean import has_forbidden, multi_line, normalize_newlines, one_line
 
 HIDDEN = ["\n", "\r", "\t", "\x00", "\x0b", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\u202e", "\u2066", "\u200f"]

@@ -15,9 +15,9 @@ from icalendar import Calendar
 
 from services.notifier.compose import Email, Sms, messages_for, reminder_messages
 from services.notifier.mime import build_mime
-from services.notifier.sms import format_phone, is_gsm7, msisdn, normalize_phone, sms_segments
-from shared.catalogue import NOT_NEGOTIATION, THEMES
-from shared.events import (
+from services.notifier.sms import is_gsm7, msisdn, sms_segments
+from shared.contracts.catalogue import content
+from shared.contracts.events import (
     BookingCancelledData,
     BookingCancelRequestedData,
     BookingNeedsAlternativeData,
@@ -30,8 +30,9 @@ from shared.events import (
     encode_event,
     new_event,
 )
-from shared.localtime import format_local, localize
-from shared.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
+from shared.contracts.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
+from shared.text.localtime import format_local, localize
+from shared.text.phone import format_phone
 
 BOOKING_ID = "bk-2027-0042"
 STATUS_URL = "http://127.0.0.1:8080/bookings/bk-2027-0042?secret=s3cr3t"
@@ -104,7 +105,7 @@ def test_requested_sends_a_receipt_to_the_contact() -> None:
         assert "Selvledelse – hvem har ansvaret, og hvor går grænsen?" in part
         assert format_local(local(2027, 3, 2, 13), "da") in part
         assert format_local(local(2027, 3, 9, 13), "da") in part
-        assert NOT_NEGOTIATION["da"] in part
+        assert content().not_negotiation.da in part
         assert "Personalemøde" in part
     assert STATUS_URL in receipt.text
     assert 'href="http://127.0.0.1:8080/bookings/bk-2027-0042?secret=s3cr3t"' in receipt.html
@@ -129,7 +130,7 @@ def test_receipt_in_english_when_booked_in_english() -> None:
     assert "Dear Mette Hansen" in receipt.text
     assert "Self-management – who is responsible, and where is the limit?" in receipt.text
     assert format_local(local(2027, 3, 2, 13), "en") in receipt.text
-    assert NOT_NEGOTIATION["en"] in receipt.text
+    assert content().not_negotiation.en in receipt.text
     assert "Staff meeting" in receipt.text
     assert 'lang="en"' in receipt.html
 
@@ -168,7 +169,7 @@ def test_scheduled_confirms_to_the_workplace_and_invites_the_consultant() -> Non
         assert ADDRESS in part
         assert "Selvledelse – hvem har ansvaret, og hvor går grænsen?" in part
         assert "Anna Jensen" in part
-        assert NOT_NEGOTIATION["da"] in part
+        assert content().not_negotiation.da in part
     assert STATUS_URL in confirmation.text
     assert confirmation.calendar is None
 
@@ -427,7 +428,7 @@ def test_reminders_go_to_the_workplace_by_mail_and_sms_and_to_the_consultant() -
 
 
 @pytest.mark.parametrize("lang", ["da", "en"])
-@pytest.mark.parametrize("theme", [theme.id for theme in THEMES])
+@pytest.mark.parametrize("theme", [theme.id for theme in content().themes])
 def test_sms_fit_in_two_gsm_parts_for_every_theme(theme: str, lang: str) -> None:
     booking = make_booking(theme=theme, language=lang)
     slot = make_slot(local(2027, 9, 29, 13))  # a long weekday and month name
@@ -456,26 +457,6 @@ def test_sms_goes_to_e164_and_keeps_an_unparseable_number_for_the_sender_to_reje
     assert by_kind(scheduled(make_booking()))["confirmation_sms"].to == "+4520304050"
     odd = make_booking(contact=Contact(name="X", email="x@example.dk", phone="12"))
     assert by_kind(scheduled(odd))["confirmation_sms"].to == "12"
-
-
-@pytest.mark.parametrize(
-    ("raw", "e164"),
-    [
-        ("20 30 40 50", "+4520304050"),
-        ("20304050", "+4520304050"),
-        ("+45 20 30 40 50", "+4520304050"),
-        ("0045 20304050", "+4520304050"),
-        ("+46 70 123 45 67", "+46701234567"),
-    ],
-)
-def test_normalize_phone(raw: str, e164: str) -> None:
-    assert normalize_phone(raw) == e164
-
-
-@pytest.mark.parametrize("raw", ["", "12", "hello", "+45 1234"])
-def test_normalize_phone_rejects_what_is_not_a_number(raw: str) -> None:
-    with pytest.raises(ValueError):
-        normalize_phone(raw)
 
 
 def test_msisdn_and_format_phone() -> None:

@@ -11,9 +11,9 @@ from icalendar import Calendar, Component
 
 from services.notifier import invites
 from services.notifier.invites import build_invite
-from shared.catalogue import NOT_NEGOTIATION, ORGANISATION_NAME
-from shared.localtime import LOCAL_TZ, localize
-from shared.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
+from shared.contracts.catalogue import content
+from shared.contracts.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
+from shared.text.localtime import LOCAL_TZ, localize
 
 BOOKING_ID = "bk-7f3a9c"
 ORGANIZER = "booking@socialpaedagogerne-oestjylland.example"
@@ -96,7 +96,7 @@ def test_request_has_every_property_rfc_5545_and_5546_ask_for() -> None:
 
     organizer = event["ORGANIZER"]
     assert str(organizer) == f"mailto:{ORGANIZER}"
-    assert organizer.params["CN"] == ORGANISATION_NAME
+    assert organizer.params["CN"] == content().organisation
 
     attendees = event.get("ATTENDEE")
     assert not isinstance(attendees, list), "exactly one attendee"
@@ -124,7 +124,7 @@ def test_description_tells_the_consultant_everything_about_the_talk() -> None:
         "+45 20 30 40 50",
         "Vi holder mødet i fællesrummet på 1. sal; kaffe står klar.",  # notes, with ; and , escaped and back
         BOOKING_ID,
-        NOT_NEGOTIATION["da"],
+        content().not_negotiation.da,
     ):
         assert expected in description, expected
 

@@ -21,7 +21,7 @@ from services.scheduler.domain import (
     place,
     why_not,
 )
-from shared.localtime import localize, to_local
+from shared.text.localtime import localize, to_local
 
 NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)  # Monday
 OFFICE_HOURS = {weekday: (time(8), time(16)) for weekday in range(5)}  # Mon–Fri 08:00–16:00

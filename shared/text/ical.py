@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from icalendar import Timezone, TimezoneDaylight, TimezoneStandard
 
-from shared.localtime import LOCAL_TZ
+from shared.text.localtime import LOCAL_TZ
 
 PRODID = "-//Socialpaedagogerne Oestjylland//Inspiration Booking 1.0//DA"
 TZID = "Europe/Copenhagen"

@@ -9,7 +9,7 @@ import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.settings import Settings
+from shared.infra.settings import Settings
 
 Document = dict[str, Any]
 IndexSpec = Mapping[str, Sequence[IndexModel]]  # collection name -> its indexes
@@ -19,7 +19,7 @@ def create_client(settings: Settings) -> AsyncMongoClient[Document]:
     """A client that returns aware UTC datetimes; it connects lazily on first use.
 
     Every operation is bounded (``timeoutMS``, and a shorter wait for a reachable server), so an
-    unreachable or hanging database turns into an error (``shared.faults.is_unavailable``) instead of
+    unreachable or hanging database turns into an error (``shared.infra.faults.is_unavailable``) instead of
     a request or a message that waits for ever.
     """
     return AsyncMongoClient(

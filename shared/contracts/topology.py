@@ -1,4 +1,4 @@
-"""The whole RabbitMQ topology, declared in one place (DESIGN §3).
+"""The RabbitMQ topology: one topic exchange, and for each consumer its queue, retry and parking queues.
 
 Every consumer owns a durable quorum queue bound to the topic exchange ``inspiration.events`` by
 event type, plus:
@@ -12,19 +12,21 @@ event type, plus:
   each message and hands it back; a quorum queue would count that as a delivery, and RabbitMQ 4
   drops a quorum queue's message after 20).
 
-Each service declares all of it at start (declarations are idempotent), so no service depends on
-another having started first and no event is published before its queues exist.
+Which queues exist, and which event types each is bound to, follows from the services' routing tables
+(``services/topology.py``). Each service declares all of it at start (declarations are idempotent), so
+no service depends on another having started first and no event is published before its queues exist.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from shared.events import EXCHANGE
+from shared.contracts.events import EXCHANGE
 
 DEAD_LETTER_EXCHANGE = "inspiration.dlx"
 DELIVERY_LIMIT = 20
@@ -45,27 +47,6 @@ class ConsumerQueue:
         return f"{self.name}.retry.{delay_ms}ms"
 
 
-SCHEDULER_QUEUE = ConsumerQueue(
-    "scheduler.requests",
-    ("booking.requested", "booking.cancel_requested", "booking.reschedule_requested"),
-)
-BOOKING_STATUS_QUEUE = ConsumerQueue(
-    "booking.status",
-    ("booking.scheduled", "booking.needs_alternative", "booking.cancelled", "booking.rescheduled"),
-)
-NOTIFIER_QUEUE = ConsumerQueue(
-    "notifier.messages",
-    (
-        "booking.requested",
-        "booking.scheduled",
-        "booking.needs_alternative",
-        "booking.cancelled",
-        "booking.rescheduled",
-    ),
-)
-ALL_QUEUES = (SCHEDULER_QUEUE, BOOKING_STATUS_QUEUE, NOTIFIER_QUEUE)
-
-
 def queue_arguments(consumer: ConsumerQueue) -> dict[str, Any]:
     """The arguments a consumer's queue is declared with (a redeclaration must repeat them)."""
     return {
@@ -76,11 +57,13 @@ def queue_arguments(consumer: ConsumerQueue) -> dict[str, Any]:
     }
 
 
-async def declare_topology(channel: AbstractChannel, retry_delays_ms: tuple[int, ...]) -> AbstractExchange:
-    """Declare exchanges and every consumer's queues; returns the events exchange."""
+async def declare_topology(
+    channel: AbstractChannel, queues: Sequence[ConsumerQueue], retry_delays_ms: tuple[int, ...]
+) -> AbstractExchange:
+    """Declare the exchanges and ``queues`` (with their retry and parking queues); returns the events exchange."""
     exchange = await channel.declare_exchange(EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True)
     dlx = await channel.declare_exchange(DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.DIRECT, durable=True)
-    for consumer in ALL_QUEUES:
+    for consumer in queues:
         parked = await channel.declare_queue(consumer.parked, durable=True, arguments={"x-queue-type": "classic"})
         await parked.bind(dlx, routing_key=consumer.name)
         queue = await channel.declare_queue(consumer.name, durable=True, arguments=queue_arguments(consumer))

@@ -16,15 +16,15 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
-from shared.catalogue import THEME_IDS
-from shared.localtime import NonexistentLocalTime, parse_start, to_local
-from shared.models import BookingDetails, Contact, Workplace
+from shared.contracts.catalogue import content
+from shared.contracts.models import BookingDetails, Contact, Workplace
 from shared.text.clean import has_forbidden, normalize_newlines
+from shared.text.email import normalize_email
+from shared.text.localtime import NonexistentLocalTime, parse_start, to_local
+from shared.text.phone import normalize_phone
 
 MIN_DURATION, MAX_DURATION = 90, 120
 DURATION_CHOICES = (90, 105, 120)  # what the form offers; the API takes any whole number in range
@@ -203,14 +203,17 @@ class _ContactIn(BaseModel):
     @classmethod
     def _email(cls, value: str) -> str:
         try:
-            return validate_email(value, check_deliverability=False).normalized
-        except EmailNotValidError:
+            return normalize_email(value)
+        except ValueError:
             raise PydanticCustomError("email", "email") from None
 
     @field_validator("phone")
     @classmethod
     def _phone(cls, value: str) -> str:
-        return normalize_phone(value)
+        try:
+            return normalize_phone(value)
+        except ValueError:
+            raise PydanticCustomError("phone", "phone") from None
 
 
 class _BookingIn(BaseModel):
@@ -228,7 +231,7 @@ class _BookingIn(BaseModel):
     @field_validator("theme")
     @classmethod
     def _theme(cls, value: Any) -> str:
-        if not isinstance(value, str) or value.strip() not in THEME_IDS:
+        if not isinstance(value, str) or value.strip() not in content().theme_ids:
             raise PydanticCustomError("theme_one", "theme_one")
         return value.strip()
 
@@ -272,26 +275,6 @@ class _BookingIn(BaseModel):
 
 def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
-
-
-def normalize_phone(raw: str) -> str:
-    """A Danish 8-digit number or an E.164 number, normalised to E.164 ("+4520304050")."""
-    compact = re.sub(r"[\s\-().]", "", raw)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    if re.fullmatch(r"\d{8}", compact):
-        compact = "+45" + compact
-    if not re.fullmatch(r"\+[1-9]\d{6,14}", compact):
-        raise PydanticCustomError("phone", "phone")
-    try:
-        number = phonenumbers.parse(compact)
-    except phonenumbers.NumberParseException:
-        raise PydanticCustomError("phone", "phone") from None
-    if number.country_code == 45 and len(str(number.national_number)) != 8:
-        raise PydanticCustomError("phone", "phone")
-    if not phonenumbers.is_possible_number(number):
-        raise PydanticCustomError("phone", "phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
 MAX_REASON = 1000

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.models import BookingDetails, Slot
+from shared.contracts.models import BookingDetails, Slot
 
 EXCHANGE = "inspiration.events"
 
@@ -161,6 +161,9 @@ _DATA_TO_EVENT: dict[type[_Data], type[_Envelope]] = {
     BookingRescheduleRequestedData: BookingRescheduleRequested,
     BookingRescheduledData: BookingRescheduled,
 }
+
+
+EVENT_TYPES: frozenset[str] = frozenset(envelope.model_fields["type"].default for envelope in _DATA_TO_EVENT.values())
 
 
 def new_event(data: _Data, *, now: datetime | None = None) -> Event:

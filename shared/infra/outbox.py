@@ -14,7 +14,6 @@ event is published again: delivery is at least once, and every consumer is idemp
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Iterable
@@ -24,7 +23,8 @@ from typing import Any, Protocol
 from prometheus_client import Gauge
 from pymongo.asynchronous.collection import AsyncCollection
 
-from shared.events import Event, event_to_document
+from shared.contracts.events import Event, event_to_document
+from shared.infra.poller import Poller
 
 log = logging.getLogger(__name__)
 
@@ -77,40 +77,24 @@ class OutboxRelay:
         self._collection = collection
         self._publisher = publisher
         self._lease = lease
-        self._poll_interval = poll_interval
         self._batch_size = batch_size
-        self._gather = gather
         self._retry_after = retry_after
-        self._wakeup = asyncio.Event()
-        self._stopping = False
+        self._poller = Poller(
+            f"outbox relay {collection.name}", self.publish_due, interval=poll_interval, gather=gather
+        )
 
     def wake(self) -> None:
         """Tell the relay that something was just stored (saves waiting for the next poll)."""
-        self._wakeup.set()
+        self._poller.wake()
 
     async def run(self) -> None:
-        while not self._stopping:
-            try:
-                published = await self.publish_due()
-            except Exception:
-                log.exception("outbox relay pass failed; will retry")
-                published = 0
-            if published == 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll_interval)
-                self._wakeup.clear()
-            else:
-                # Under load, let a batch gather: a pass costs the database about the same for one
-                # event as for a hundred, so passes back to back would spend it on bookkeeping.
-                await asyncio.sleep(self._gather)
-        # Finish: one last pass, after any pass under way, so what was stored before shutdown goes out now.
-        with contextlib.suppress(Exception):
-            await self.publish_due()
+        """Publish until ``stop``; under load a batch may gather (``gather``): a pass costs the database
+        about the same for one event as for a hundred, so passes back to back would spend it on bookkeeping."""
+        await self._poller.run()
 
     def stop(self) -> None:
-        """Let ``run`` end after one last pass."""
-        self._stopping = True
-        self._wakeup.set()
+        """Let ``run`` end after one last pass, so what was stored before shutdown goes out now."""
+        self._poller.stop()
 
     async def publish_due(self) -> int:
         """Claim, publish and clear one batch of due documents; returns how many events went out."""

@@ -9,7 +9,7 @@ The consumer gives every message one of these outcomes:
   another worker's lease): like a retry, but it uses up no attempt, so it is not parked for that;
 * parked: undecodable, ``PermanentError``, or out of retries: a copy goes to the parking queue
   with the reason, for an admin to see and replay;
-* waiting: MongoDB or RabbitMQ is unreachable or timed out (``shared.faults``): not the message's
+* waiting: MongoDB or RabbitMQ is unreachable or timed out (``shared.infra.faults``): not the message's
   fault, so it keeps its place and its retries and is tried again after a growing pause, as long
   as it takes; on shutdown (or when its channel is gone) it is left unacknowledged for the broker
   to deliver again.
@@ -35,9 +35,9 @@ from pydantic import ValidationError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from shared.events import Event, decode_event
-from shared.faults import is_unavailable
-from shared.topology import ConsumerQueue, queue_arguments
+from shared.contracts.events import Event, decode_event
+from shared.contracts.topology import ConsumerQueue, queue_arguments
+from shared.infra.faults import is_unavailable
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,50 @@
+"""The loop every background worker runs: a pass, then the next one at once while there is work,
+else after a pause or as soon as someone calls ``wake``; ``stop`` ends it after one last pass."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+log = logging.getLogger(__name__)
+
+
+class Poller:
+    def __init__(
+        self, name: str, one_pass: Callable[[], Awaitable[int]], *, interval: float, gather: float = 0.0
+    ) -> None:
+        """``one_pass`` does some work and returns how much; ``interval`` is the pause when it found
+        none; ``gather`` a short pause between passes that did find work (lets a batch build up)."""
+        self._name = name
+        self._pass = one_pass
+        self._interval = interval
+        self._gather = gather
+        self._wakeup = asyncio.Event()
+        self._stopping = False
+
+    def wake(self) -> None:
+        """Something was just stored: do a pass now instead of at the end of the pause."""
+        self._wakeup.set()
+
+    def stop(self) -> None:
+        """End ``run`` after the pass under way and one last pass."""
+        self._stopping = True
+        self._wakeup.set()
+
+    async def run(self) -> None:
+        while not self._stopping:
+            try:
+                done = await self._pass()
+            except Exception:
+                log.exception("%s: pass failed; will try again", self._name)
+                done = 0
+            if done == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._interval)
+                self._wakeup.clear()
+            elif self._gather:
+                await asyncio.sleep(self._gather)
+        with contextlib.suppress(Exception):
+            await self._pass()

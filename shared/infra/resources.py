@@ -1,0 +1,118 @@
+"""A service's resources as aiohttp ``cleanup_ctx`` steps, each under a typed application key.
+
+A service's app factory appends, in order, ``mongo_ctx``, ``amqp_ctx``, then its relays and
+consumers; aiohttp tears them down in reverse, so on SIGTERM consumers stop first, then the
+outbox gets its last pass, then the connections close — each step bounded in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import timedelta
+
+import aio_pika
+from aio_pika.abc import AbstractRobustConnection
+from aiohttp import web
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.contracts.topology import ConsumerQueue, declare_topology
+from shared.infra.messaging import Consumer, Handler, Publisher
+from shared.infra.mongo import Document, IndexSpec, create_client, ensure_indexes
+from shared.infra.outbox import OutboxRelay
+from shared.infra.settings import Settings
+
+CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
+
+SETTINGS = web.AppKey("settings", Settings)
+MONGO_CLIENT = web.AppKey("mongo_client", AsyncMongoClient[Document])
+DB = web.AppKey("db", AsyncDatabase[Document])
+AMQP = web.AppKey("amqp", AbstractRobustConnection)
+PUBLISHER = web.AppKey("publisher", Publisher)
+RELAYS = web.AppKey("relays", dict[str, OutboxRelay])
+CONSUMERS = web.AppKey("consumers", list[Consumer])
+
+
+def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        client = create_client(settings)
+        db = client[settings.mongodb_db]
+        await ensure_indexes(db, indexes)
+        app[MONGO_CLIENT] = client
+        app[DB] = db
+        yield
+        await client.close()
+
+    return ctx
+
+
+def amqp_ctx(queues: Sequence[ConsumerQueue]) -> CleanupCtx:
+    """One robust connection: after a lost connection aio-pika reconnects and declares again what
+    was declared on its channels (the topology, and each consumer's queue and subscription).
+
+    Every service declares every queue (``queues``: the whole system's), so no event is published
+    before the queues of all its consumers exist."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        connection = await aio_pika.connect_robust(settings.amqp_url)
+        channel = await connection.channel(publisher_confirms=True)
+        exchange = await declare_topology(channel, queues, settings.retry_delays_ms)
+        app[AMQP] = connection
+        app[PUBLISHER] = Publisher(exchange, timeout=settings.publish_timeout_seconds)
+        app[RELAYS] = {}
+        app[CONSUMERS] = []
+        yield
+        with contextlib.suppress(Exception):  # bounded even while the broker blocks or is away
+            await asyncio.wait_for(connection.close(), settings.shutdown_timeout_seconds)
+
+    return ctx
+
+
+def relay_ctx(collection: str) -> CleanupCtx:
+    """Run an outbox relay over ``collection``; on shutdown it publishes what is left, then stops."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        relay = OutboxRelay(
+            app[DB][collection],
+            app[PUBLISHER],
+            lease=timedelta(seconds=settings.outbox_lease_seconds),
+            poll_interval=settings.outbox_poll_seconds,
+        )
+        app[RELAYS][collection] = relay
+        task = asyncio.create_task(relay.run(), name=f"outbox-relay-{collection}")
+        yield
+        # One last pass publishes what was stored before shutdown; what it cannot publish in time
+        # stays in the outbox for the next start (or another replica).
+        relay.stop()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(task, settings.shutdown_timeout_seconds)
+
+    return ctx
+
+
+def consumer_ctx(queue: ConsumerQueue, make_handler: Callable[[web.Application], Handler]) -> CleanupCtx:
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS]
+        channel = await app[AMQP].channel(publisher_confirms=True)
+        await channel.set_qos(prefetch_count=settings.prefetch_count)
+        consumer = Consumer(
+            channel=channel,
+            queue=queue,
+            handler=make_handler(app),
+            processed=app[DB]["processed_events"],
+            retry_delays_ms=settings.retry_delays_ms,
+            max_wait_seconds=settings.unavailable_max_wait_seconds,
+        )
+        await consumer.start()
+        app[CONSUMERS].append(consumer)
+        yield
+        await consumer.stop(timeout=settings.shutdown_timeout_seconds)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(channel.close(), 5)
+
+    return ctx
