@@ -38,7 +38,7 @@ def free_port() -> int:
 
 def docker_available() -> bool:
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]
 
         client = docker.from_env(timeout=3)
         client.ping()

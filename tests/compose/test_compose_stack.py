@@ -67,7 +67,9 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 T = TypeVar("T")
 
 
-def run(args: list[str], *, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], *, timeout: float = 120, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False, env=env)
 
 
@@ -138,18 +140,29 @@ class Stack:
     image: str
     report: dict[str, Any] = field(default_factory=dict)
     killed: set[str] = field(default_factory=set)
+    first_booking: dict[str, str] = field(default_factory=dict)
 
     def compose(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         files = ["-f", str(COMPOSE_FILE), "-f", str(STANDINS_FILE)]
         return run(
-            [*self.command, "--project-directory", str(ROOT), "-p", self.project, "--env-file", str(self.env_file),
-             *files, *args],
+            [
+                *self.command,
+                "--project-directory",
+                str(ROOT),
+                "-p",
+                self.project,
+                "--env-file",
+                str(self.env_file),
+                *files,
+                *args,
+            ],
             timeout=timeout,
         )
 
     def must(self, *args: str, timeout: float = 600) -> str:
         result = self.compose(*args, timeout=timeout)
-        assert result.returncode == 0, f"compose {' '.join(args)} failed:\n{result.stdout[-2000:]}{result.stderr[-4000:]}"
+        output = result.stdout[-2000:] + result.stderr[-4000:]
+        assert result.returncode == 0, f"compose {' '.join(args)} failed:\n{output}"
         return result.stdout
 
     def containers(self, service: str | None = None) -> list[dict[str, Any]]:
@@ -166,8 +179,17 @@ class Stack:
         return found
 
     def diagnose(self) -> str:
-        ps = run(["docker", "ps", "-a", "--filter", f"label=com.docker.compose.project={self.project}",
-                  "--format", "{{.Names}}\t{{.Status}}"]).stdout
+        ps = run(
+            [
+                "docker",
+                "ps",
+                "-a",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+                "--format",
+                "{{.Names}}\t{{.Status}}",
+            ]
+        ).stdout
         logs = self.compose("logs", "--no-color", "--tail", "25", timeout=120)
         return f"containers:\n{ps}\nlast log lines:\n{logs.stdout[-6000:]}{logs.stderr[-1000:]}"
 
@@ -293,6 +315,7 @@ def invite(messages: list[EmailMessage]) -> str | None:
 def stack(
     compose_cli: list[str], standins: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
+    started = time.monotonic()
     folder = tmp_path_factory.mktemp("compose")
     project = f"inspiration-ci-{os.getpid()}"
     password = secrets.token_hex(16)
@@ -337,6 +360,7 @@ def stack(
         yield stack
     finally:
         stack.compose("down", "-v", "--remove-orphans", timeout=300)
+        stack.report["compose_test_seconds"] = round(time.monotonic() - started, 1)
         # The image and its build cache stay for the next run; a rebuilt image leaves its
         # predecessor dangling.
         run(["docker", "image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=inspiration-talks"])
@@ -387,7 +411,7 @@ def test_a_booking_is_placed_and_the_consultant_gets_the_invite(stack: Stack) ->
     )
     assert "BEGIN:VEVENT" in calendar
     assert eventually(lambda: stack.mails_to(contact), "the workplace's mail", 60, stack.diagnose)
-    stack.report["first_booking"] = {"id": booking_id, "token": token, "start": view["slot"]["start"]["utc"]}
+    stack.first_booking = {"id": booking_id, "token": token, "start": view["slot"]["start"]["utc"]}
 
 
 def test_with_one_scheduler_killed_the_others_place_the_next_booking(stack: Stack) -> None:
@@ -428,7 +452,8 @@ def test_down_and_up_again_keeps_the_bookings(stack: Stack) -> None:
     stack.must("down", timeout=300)
     assert stack.containers() == []
     stack.report["warm_start_to_healthy_seconds"] = round(stack.up(), 1)
-    first = stack.report["first_booking"]
+    first = stack.first_booking
+    assert first, "no first booking to look for (an earlier test failed)"
     view = stack.booking(first["id"], first["token"])
     assert view is not None, "the first booking is gone after down and up"
     assert view["status"] == "scheduled"

@@ -84,7 +84,6 @@ class Api(BaseHTTPRequestHandler):
 
 
 async def serve() -> None:
-    STORE.mkdir(parents=True, exist_ok=True)
     controller = Controller(Keeper(), hostname="0.0.0.0", port=SMTP_PORT)
     controller.start()
     http = ThreadingHTTPServer(("0.0.0.0", HTTP_PORT), Api)
@@ -110,4 +109,5 @@ def readyz() -> int:
 if __name__ == "__main__":
     if sys.argv[1:] == ["readyz"]:
         sys.exit(readyz())
+    STORE.mkdir(parents=True, exist_ok=True)
     asyncio.run(serve())
