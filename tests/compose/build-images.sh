@@ -49,6 +49,14 @@ exists() { docker image inspect "$1" >/dev/null 2>&1; }
 
 label_of() { docker image inspect --format "{{ index .Config.Labels \"$LABEL\" }}" "$1" 2>/dev/null || true; }
 
+# Remove the other tags of REPO (builds from older inputs), so a long-lived machine keeps one of each.
+drop_older() {
+  local repo=$1 keep=$2 old
+  for old in $(docker images "$repo" --format '{{.Repository}}:{{.Tag}}'); do
+    if [ "$old" != "$keep" ]; then docker rmi "$old" >/dev/null 2>&1 || true; fi
+  done
+}
+
 # --- base: debootstrap minbase, imported -----------------------------------------------------------
 # Bump BASE_STAGE to force a new base (e.g. monthly, for security updates).
 BASE_STAGE="debootstrap --variant=minbase $SUITE v1"
@@ -87,6 +95,7 @@ DPKG
     --change 'CMD ["bash"]' - "$BASE" >/dev/null
   rm -rf "$rootfs"
   trap - EXIT
+  drop_older inspiration-ci/debian "$BASE"
 fi
 
 # --- stand-ins: a Dockerfile per folder under images/, built on the base (or on python) ------------
@@ -112,6 +121,7 @@ build() {
     exit 1
   fi
   rm -rf "$ctx"
+  drop_older "inspiration-ci/$name" "$tag"
   echo "$tag"
 }
 

@@ -311,6 +311,18 @@ def invite(messages: list[EmailMessage]) -> str | None:
     return None
 
 
+def remove_older_builds() -> None:
+    """The image and its build cache stay for the next run; a rebuild leaves its predecessor and
+    that one's builder stage dangling. Remove those, keeping the newest builder stage (the cache)."""
+    run(["docker", "image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=inspiration-talks"])
+    listed = run(
+        ["docker", "images", "-q", "--filter", "dangling=true", "--filter", "label=org.inspiration-talks.ci.inputs"]
+    )
+    builders = list(dict.fromkeys(listed.stdout.split()))  # newest first
+    if len(builders) > 1:
+        run(["docker", "rmi", *builders[1:]])
+
+
 @pytest.fixture(scope="module")
 def stack(
     compose_cli: list[str], standins: dict[str, str], tmp_path_factory: pytest.TempPathFactory
@@ -361,9 +373,7 @@ def stack(
     finally:
         stack.compose("down", "-v", "--remove-orphans", timeout=300)
         stack.report["compose_test_seconds"] = round(time.monotonic() - started, 1)
-        # The image and its build cache stay for the next run; a rebuilt image leaves its
-        # predecessor dangling.
-        run(["docker", "image", "prune", "-f", "--filter", "label=org.opencontainers.image.title=inspiration-talks"])
+        remove_older_builds()
         REPORT.parent.mkdir(parents=True, exist_ok=True)
         REPORT.write_text(json.dumps(stack.report, indent=2, ensure_ascii=False) + "\n")
 
