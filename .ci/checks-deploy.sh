@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Static checks of the deployment files: Compose file against the Compose
-# specification, Dockerfile with hadolint, Kubernetes manifests against the
+# Static checks of the deployment files: Compose files against the Compose
+# specification (and docker-compose 1.29's own check where installed), Dockerfile with hadolint, Kubernetes manifests against the
 # Kubernetes OpenAPI schemas bundled with kubernetes-validate (no network).
 # Usage: bash .ci/checks-deploy.sh   (from anywhere; called by .ci/run)
 set -euo pipefail
@@ -20,8 +20,22 @@ if [ ${#missing[@]} -gt 0 ]; then
   python -m pip install --quiet --disable-pip-version-check "${missing[@]}"
 fi
 
-echo "== docker-compose.yml: compose-spec schema"
-check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+echo "== Compose files: compose-spec schema"
+check-jsonschema --builtin-schema vendor.compose-spec \
+  docker-compose.yml docker-compose.v2.yml tests/compose/docker-compose.standins.yml
+
+if command -v docker-compose >/dev/null 2>&1; then
+  echo "== docker-compose.yml: $(docker-compose version --short) config, with .env.example filled in"
+  env_file=$(mktemp)
+  trap 'rm -f "$env_file"' EXIT
+  { grep -E '^[A-Z][A-Z0-9_]*=' .env.example | grep -vE '^(RABBITMQ_DEFAULT_PASS|AMQP_URL|ADMIN_TOKEN)='
+    echo "RABBITMQ_DEFAULT_PASS=0123456789abcdef0123456789abcdef"
+    echo "AMQP_URL=amqp://inspiration:0123456789abcdef0123456789abcdef@rabbitmq:5672/"
+    echo "ADMIN_TOKEN=0123456789abcdef0123456789abcdef0123456789abcdef"
+    echo "APP_ENV_FILE=$env_file"; } >"$env_file"
+  docker-compose --env-file "$env_file" -f docker-compose.yml config --quiet
+  echo "ok -- docker-compose $(docker-compose version --short) accepts the file"
+fi
 
 echo "== Dockerfile: hadolint"
 out=$(hadolint --no-color Dockerfile 2>&1) || { echo "$out"; exit 1; }

@@ -1,9 +1,15 @@
 """Where the integration tests find MongoDB and RabbitMQ.
 
 In order: ``MONGODB_URL`` / ``AMQP_URL`` if set; testcontainers (real ``mongo`` and ``rabbitmq``
-images) if a Docker engine answers; otherwise a SecantusDB server started on a free port and the
-RabbitMQ running on this machine, in a virtual host of its own.
+images) if a Docker engine answers and has that image locally; otherwise a SecantusDB server started
+on a free port and the RabbitMQ running on this machine, in a virtual host of its own.
 ``TEST_BACKEND=docker`` or ``TEST_BACKEND=local`` forces a choice.
+
+An engine that answers is not enough: where no image registry can be reached (DESIGN.md §4),
+testcontainers would fail to pull. So each backend is chosen by its own image being present (forced
+with ``TEST_BACKEND=docker``, testcontainers pulls what is missing), and testcontainers' reaper
+(Ryuk) is left out when its image is not present either: the containers are then stopped by the
+fixtures themselves.
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import uuid
 from collections.abc import Iterator
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
+MONGO_IMAGE = "mongo:8.0"
+RABBITMQ_IMAGE = "rabbitmq:4-management"
 
 
 def free_port() -> int:
@@ -30,7 +38,7 @@ def free_port() -> int:
 
 def docker_available() -> bool:
     try:
-        import docker
+        import docker  # type: ignore[import-untyped]
 
         client = docker.from_env(timeout=3)
         client.ping()
@@ -39,11 +47,35 @@ def docker_available() -> bool:
         return False
 
 
-def backend() -> str:
+def docker_has_image(image: str) -> bool:
+    """A Docker engine answers and has ``image`` locally (no pull needed)."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        try:
+            client.images.get(image)
+        finally:
+            client.close()
+        return True
+    except Exception:
+        return False
+
+
+def backend(image: str) -> str:
+    """``docker`` (testcontainers with ``image``) or ``local``; see the module's docstring."""
     forced = os.environ.get("TEST_BACKEND", "").lower()
     if forced in ("docker", "local"):
         return forced
-    return "docker" if docker_available() else "local"
+    return "docker" if docker_has_image(image) else "local"
+
+
+def _testcontainers_without_missing_reaper() -> None:
+    """Leave testcontainers' reaper out when its image cannot be had without a registry."""
+    from testcontainers.core.config import testcontainers_config
+
+    if not testcontainers_config.ryuk_disabled and not docker_has_image(testcontainers_config.ryuk_image):
+        testcontainers_config.ryuk_disabled = True
 
 
 def wait_for_port(port: int, timeout: float = 30.0) -> None:
@@ -121,10 +153,11 @@ def secantus_server() -> Iterator[str]:
 def mongodb() -> Iterator[str]:
     if url := os.environ.get("MONGODB_URL"):
         yield url
-    elif backend() == "docker":
+    elif backend(MONGO_IMAGE) == "docker":
         from testcontainers.mongodb import MongoDbContainer
 
-        with MongoDbContainer("mongo:8.0") as container:
+        _testcontainers_without_missing_reaper()
+        with MongoDbContainer(MONGO_IMAGE) as container:
             yield container.get_connection_url()
     else:
         with secantus_server() as url:
@@ -135,10 +168,11 @@ def mongodb() -> Iterator[str]:
 def rabbitmq() -> Iterator[str]:
     if url := os.environ.get("AMQP_URL"):
         yield url
-    elif backend() == "docker":
+    elif backend(RABBITMQ_IMAGE) == "docker":
         from testcontainers.rabbitmq import RabbitMqContainer
 
-        with RabbitMqContainer("rabbitmq:4-management") as container:
+        _testcontainers_without_missing_reaper()
+        with RabbitMqContainer(RABBITMQ_IMAGE) as container:
             params = container.get_connection_params()
             yield f"amqp://{container.username}:{container.password}@{params.host}:{params.port}/"
     else:

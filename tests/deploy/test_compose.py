@@ -1,4 +1,9 @@
-"""Static checks of docker-compose.yml and .env.example (no Docker engine needed)."""
+"""Static checks of docker-compose.yml and .env.example (no Docker engine needed).
+
+The Compose file must run unchanged with Compose v2 and with Debian 12's docker-compose 1.29; what
+needs a newer Compose is in the optional docker-compose.v2.yml. The stack itself runs in
+tests/compose/.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,8 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+COMPOSE_V2_FILE = ROOT / "docker-compose.v2.yml"
+STANDINS_FILE = ROOT / "tests" / "compose" / "docker-compose.standins.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 
 INFRA = ("mongo", "rabbitmq", "mailpit")
@@ -44,12 +51,18 @@ SERVICE_VARIABLES = (
     "REMINDER_BEFORE_HOURS",
 )
 
-_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?-(?P<default>[^}]*))?\}")
+_INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<sep>:?[-?])(?P<default>[^}]*))?\}")
 
 
 def _defaults(value: Any) -> str:
-    """Resolve Compose's ${VAR:-default} to its default, as with an empty .env."""
-    return _INTERPOLATION.sub(lambda m: m.group("default") or "", str(value))
+    """Resolve Compose's ${VAR:-default} to its default, as with an empty .env (a required
+    ${VAR:?message} to "")."""
+    return _INTERPOLATION.sub(lambda m: m.group("default") if m.group("sep") in (":-", "-") else "", str(value))
+
+
+def _required(value: Any) -> list[str]:
+    """The variables that ${VAR:?message} makes required in ``value``."""
+    return [m.group("name") for m in _INTERPOLATION.finditer(str(value)) if m.group("sep") == ":?"]
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +141,7 @@ def test_app_services_point_at_the_compose_infrastructure(services: dict[str, di
     env = _env(services[name])
     assert env["MONGODB_URL"].startswith("mongodb://mongo:27017/")
     assert "replicaSet=rs0" in env["MONGODB_URL"]
-    assert "@rabbitmq:5672" in env["AMQP_URL"]
+    assert _required(services[name]["environment"]["AMQP_URL"]) == ["AMQP_URL"], "AMQP_URL must come from .env"
     assert env["SMTP_HOST"] == "mailpit"
     assert env["SMTP_PORT"] == "1025"
 
@@ -162,6 +175,29 @@ def test_mongo_runs_as_a_single_node_replica_set_with_a_volume(
     assert volumes["/data/db"] in compose["volumes"], "MongoDB data must be on a named volume"
 
 
+def test_rabbitmq_credentials_come_from_env_and_are_never_guest(services: dict[str, dict[str, Any]]) -> None:
+    environment = services["rabbitmq"]["environment"]
+    for name in ("RABBITMQ_DEFAULT_USER", "RABBITMQ_DEFAULT_PASS"):
+        assert _required(environment[name]) == [name], f"{name} must be required from .env, without a default"
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "guest" not in _defaults(re.sub(r"(?m)#.*$", "", text)), "no guest/guest in the Compose file"
+    assert _env_example_values()["AMQP_URL"] == "", ".env.example leaves the password and AMQP_URL to the admin"
+    assert _env_example_values()["RABBITMQ_DEFAULT_PASS"] == ""
+
+
+def test_nothing_newer_than_docker_compose_1_29(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> None:
+    """Compose 1.29 (Debian 12) refuses a top-level `name`, `start_interval` and the long `env_file`
+    form; those belong in the optional docker-compose.v2.yml."""
+    assert "name" not in compose
+    for name, service in services.items():
+        assert "start_interval" not in service.get("healthcheck", {}), name
+        assert all(isinstance(entry, str) for entry in service.get("env_file", [])), name
+    v2 = yaml.safe_load(COMPOSE_V2_FILE.read_text(encoding="utf-8"))
+    assert v2["name"] == "inspiration"
+    assert set(v2["services"]) <= set(services)
+    assert "COMPOSE_PROJECT_NAME" in _env_example_values(), "1.29 takes the project name from .env"
+
+
 def test_rabbitmq_has_management_ui_healthcheck_and_volume(
     compose: dict[str, Any], services: dict[str, dict[str, Any]]
 ) -> None:
@@ -188,6 +224,16 @@ def test_scheduler_mounts_the_consultants_file_read_only(services: dict[str, dic
     assert len(mounts) == 1, f"no volume mounted at CONSULTANTS_FILE={target}"
     assert mounts[0]["read_only"] is True
     assert _defaults(mounts[0]["source"]) == "./deploy/consultants.example.yaml"
+
+
+def _env_example_values() -> dict[str, str]:
+    """NAME=value lines of .env.example that are set (not commented out)."""
+    values: dict[str, str] = {}
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        match = re.match(r"^([A-Z][A-Z0-9_]*)=(.*)$", line.strip())
+        if match:
+            values[match.group(1)] = match.group(2)
+    return values
 
 
 def _env_example_names() -> dict[str, bool]:
@@ -220,18 +266,18 @@ def test_env_example_lines_are_valid_and_commented() -> None:
 
 
 def test_every_compose_variable_is_in_env_example() -> None:
-    used = set(_INTERPOLATION.findall(COMPOSE_FILE.read_text(encoding="utf-8")))
+    used = {m.group("name") for m in _INTERPOLATION.finditer(COMPOSE_FILE.read_text(encoding="utf-8"))}
     names = _env_example_names()
-    missing = sorted(name for name, _ in used if name not in names)
+    missing = sorted(name for name in used if name not in names)
     assert not missing, f"docker-compose.yml uses {missing}, which .env.example does not mention"
 
 
-def test_compose_file_matches_the_compose_specification() -> None:
+def test_compose_files_match_the_compose_specification() -> None:
     exe = shutil.which("check-jsonschema")
     if exe is None:
         pytest.skip("check-jsonschema is not installed (pip install check-jsonschema)")
     result = subprocess.run(
-        [exe, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE)],
+        [exe, "--builtin-schema", "vendor.compose-spec", str(COMPOSE_FILE), str(COMPOSE_V2_FILE), str(STANDINS_FILE)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -240,19 +286,76 @@ def test_compose_file_matches_the_compose_specification() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_docker_compose_config_accepts_the_file(tmp_path: Path) -> None:
-    """`docker compose config` needs only the Compose plugin, not an engine."""
+def _filled_env_file(tmp_path: Path) -> Path:
+    """.env.example with the blanks an admin must fill in filled in, as a file for --env-file."""
+    values = _env_example_values()
+    values.update(
+        RABBITMQ_DEFAULT_PASS="0123456789abcdef0123456789abcdef",
+        AMQP_URL="amqp://inspiration:0123456789abcdef0123456789abcdef@rabbitmq:5672/",
+        ADMIN_TOKEN="0123456789abcdef0123456789abcdef0123456789abcdef",
+    )
+    env_file = tmp_path / "filled.env"
+    values["APP_ENV_FILE"] = str(env_file)
+    env_file.write_text("".join(f"{k}={v}\n" for k, v in values.items()), encoding="utf-8")
+    return env_file
+
+
+def _compose_commands() -> list[tuple[str, list[str]]]:
+    """(label, command) of every Compose installed here: v2 (`docker compose`) and 1.29 (`docker-compose`)."""
+    found = []
     docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker CLI: `docker compose config` not run")
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30, check=False)
-    if probe.returncode != 0:
-        pytest.skip("the docker CLI has no Compose plugin: `docker compose config` not run")
+    if docker and subprocess.run([docker, "compose", "version"], capture_output=True, timeout=30).returncode == 0:
+        found.append(("docker compose", [docker, "compose"]))
+    legacy = shutil.which("docker-compose")
+    if legacy:
+        found.append(("docker-compose", [legacy]))
+    return found
+
+
+@pytest.mark.parametrize("label", ["docker compose", "docker-compose"])
+def test_compose_config_accepts_the_file_with_the_env_example(label: str, tmp_path: Path) -> None:
+    """`config` needs only Compose, not an engine: v2 and Debian 12's 1.29 both accept the file."""
+    commands = dict(_compose_commands())
+    if label not in commands:
+        pytest.skip(f"{label} is not installed here: not run")
+    files = ["-f", str(COMPOSE_FILE)]
+    if label == "docker compose":
+        files += ["-f", str(COMPOSE_V2_FILE)]
+    env_file = _filled_env_file(tmp_path)
     result = subprocess.run(
-        [docker, "compose", "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE), "config", "--quiet"],
+        [*commands[label], "--project-directory", str(ROOT), "--env-file", str(env_file), *files, "config", "--quiet"],
         capture_output=True,
         text=True,
         timeout=60,
         check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_compose_refuses_to_start_without_rabbitmq_credentials(tmp_path: Path) -> None:
+    """An .env copied from .env.example but not filled in: a clear message, not guest/guest."""
+    commands = _compose_commands()
+    if not commands:
+        pytest.skip("no Compose installed here: not run")
+    env_file = tmp_path / "unfilled.env"
+    env_file.write_text(ENV_EXAMPLE.read_text(encoding="utf-8") + f"APP_ENV_FILE={env_file}\n", encoding="utf-8")
+    for _label, command in commands:
+        result = subprocess.run(
+            [
+                *command,
+                "--project-directory",
+                str(ROOT),
+                "--env-file",
+                str(env_file),
+                "-f",
+                str(COMPOSE_FILE),
+                "config",
+                "--quiet",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode != 0
+        assert re.search(r"RABBITMQ_DEFAULT_(USER|PASS)|AMQP_URL", result.stderr), result.stderr

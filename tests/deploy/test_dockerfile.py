@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -132,12 +133,24 @@ def docker_client() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def built_image(docker_client: Any) -> Iterator[Any]:
+    bases = {args.split()[0] for keyword, args in _instructions() if keyword == "FROM"}
+    forced = os.environ.get("TEST_BACKEND", "").lower() == "docker"
+    for base in bases:
+        try:
+            docker_client.images.get(base)
+        except Exception:
+            if not forced:
+                pytest.skip(
+                    f"base image {base} is not present and may not be pullable here "
+                    "(bash tests/compose/build-images.sh builds a stand-in; TEST_BACKEND=docker pulls it)"
+                )
     tag = f"inspiration-talks-test:{uuid.uuid4().hex[:12]}"
     image, _logs = docker_client.images.build(path=str(ROOT), tag=tag, rm=True, forcerm=True)
     try:
         yield image
     finally:
-        docker_client.images.remove(image.id, force=True, noprune=False)
+        # By tag: an identical image built by the Compose test keeps its own tag and build cache.
+        docker_client.images.remove(tag, noprune=False)
 
 
 def _run(client: Any, image: Any, command: list[str]) -> str:
