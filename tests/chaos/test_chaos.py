@@ -77,7 +77,7 @@ CONSULTANTS = [
 
 
 def _local_broker_or_skip() -> str:
-    if os.environ.get("AMQP_URL") or backends.backend() != "local":
+    if os.environ.get("AMQP_URL") or backends.backend(backends.RABBITMQ_IMAGE) != "local":
         pytest.skip("the chaos test stops and starts the local RabbitMQ; it runs only against the local broker")
     if shutil.which("rabbitmqctl") is None:
         pytest.skip("rabbitmqctl is not installed: the broker cannot be stopped and started")
