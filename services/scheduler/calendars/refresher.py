@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 import time as monotonic
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -24,10 +24,37 @@ from services.scheduler.calendars.expand import Interval, InvalidCalendarData, W
 from services.scheduler.calendars.fetching import CalendarFetcher, Fetched, FetchFailed, Unchanged, Validators
 from services.scheduler.calendars.sources import SourceAccess
 from services.scheduler.calendars.status import Health, SourceState, StalePolicy, blocks_placement, health
-from services.scheduler.calendars.store import BusyStore, Document
+from services.scheduler.calendars.store import Document
 from shared.localtime import LOCAL_TZ
 
 log = logging.getLogger(__name__)
+
+
+class RefreshStore(Protocol):
+    """What the refresher needs of :class:`~services.scheduler.calendars.store.BusyStore`."""
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Document]: ...
+
+    async def next_due(self) -> datetime | None: ...
+
+    async def record_fetched(
+        self,
+        doc: Document,
+        *,
+        intervals: Sequence[Interval],
+        expanded_until: datetime,
+        validators: Validators,
+        now: datetime,
+        next_due: datetime,
+    ) -> int: ...
+
+    async def record_unchanged(self, doc: Document, *, now: datetime, next_due: datetime) -> None: ...
+
+    async def record_failure(self, doc: Document, *, error: str, now: datetime, next_due: datetime) -> None: ...
+
+    async def forget(self, consultant_id: str, source_id: str | None = None) -> None: ...
+
+    async def states(self, consultant_ids: Iterable[str] | None = None) -> list[Document]: ...
 
 
 class SourceLookup(Protocol):
@@ -61,7 +88,7 @@ def expand(data: bytes, window: Window) -> list[Interval]:
 class Refresher:
     def __init__(
         self,
-        store: BusyStore,
+        store: RefreshStore,
         lookup: SourceLookup,
         fetchers: Mapping[str, CalendarFetcher],
         settings: RefreshSettings,
