@@ -12,6 +12,7 @@ import yaml
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from services.scheduler.calendars.sources import ExternalCalendar
 from services.scheduler.domain import Consultant
 from shared.catalogue import THEME_IDS
 
@@ -48,6 +49,9 @@ class ConsultantIn(BaseModel):
     travel_buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 60
     max_talks_per_day: Annotated[int, Field(ge=1, le=10)] = 2
     themes: list[str] | None = None  # None: gives every theme
+    # Busy times from the consultant's own calendars (issue 14). Validate input from a person with
+    # the context of ``ExternalCalendars.input_context()``, which seals CalDAV passwords.
+    external_calendars: list[ExternalCalendar] = Field(default_factory=list, max_length=10)
 
     @field_validator("email")
     @classmethod
@@ -78,6 +82,13 @@ class ConsultantIn(BaseModel):
                 raise ValueError(f"unknown themes {unknown}; known: {sorted(THEME_IDS)}")
         return value
 
+    @field_validator("external_calendars")
+    @classmethod
+    def _distinct_calendars(cls, value: list[ExternalCalendar]) -> list[ExternalCalendar]:
+        if len({source.id for source in value}) != len(value):
+            raise ValueError("the same calendar (URL and username) is given twice")
+        return value
+
     def to_domain(self) -> Consultant:
         return Consultant(
             id=self.id,
@@ -106,10 +117,11 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def load_file(path: str | Path) -> list[ConsultantIn]:
-    """Consultants from a YAML file: ``consultants: [...]`` (or a bare list)."""
+def load_file(path: str | Path, context: dict[str, Any] | None = None) -> list[ConsultantIn]:
+    """Consultants from a YAML file: ``consultants: [...]`` (or a bare list); ``context``: the
+    validation context (see ``external_calendars``)."""
     data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     items = data.get("consultants", []) if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a list of consultants under 'consultants:'")
-    return [ConsultantIn.model_validate(item) for item in items]
+    return [ConsultantIn.model_validate(item, context=context) for item in items]
