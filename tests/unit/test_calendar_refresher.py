@@ -187,3 +187,17 @@ async def test_nothing_due_nothing_read() -> None:
     store, fetcher = FakeStore(source_doc(next_due=NOW + timedelta(minutes=1))), FakeFetcher()
     assert await refresher(store, fetcher).refresh_due() == 0
     assert fetcher.asked == []
+
+
+class BrokenFetcher:
+    async def fetch(self, access: SourceAccess, previous: Validators | None, window: Window) -> Unchanged | Fetched:
+        raise KeyError("surprise")
+
+
+async def test_an_unexpected_error_is_recorded_on_the_source() -> None:
+    store = FakeStore(source_doc())
+    broken = Refresher(store, FakeLookup(SourceAccess(url=FEED_URL, kind="feed")), {"feed": BrokenFetcher()},
+                       SETTINGS, clock=lambda: NOW)
+    await broken.refresh_due()
+    assert store.docs["anne|s1"]["error"] == "unexpected error (KeyError)"
+    assert store.docs["anne|s1"]["next_due"] == NOW + timedelta(minutes=5)

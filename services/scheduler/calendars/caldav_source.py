@@ -80,6 +80,8 @@ class CalDavFetcher:
             raise FetchFailed("could not connect (ConnectionError)") from None
         except requests.RequestException as exc:
             raise FetchFailed(f"HTTP error ({type(exc).__name__})") from None
+        except Exception as exc:  # e.g. lxml on an answer that is not WebDAV XML: not a CalDAV collection
+            raise FetchFailed(f"not a CalDAV calendar ({type(exc).__name__})") from None
 
     @staticmethod
     def _collection_tag(calendar: caldav.Calendar) -> str | None:

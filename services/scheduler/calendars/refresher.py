@@ -195,6 +195,9 @@ class Refresher:
                 log.info("calendar source %s read again", source_id, extra={"calendar_source": source_id})
         except FetchFailed as exc:
             await self._failed(doc, kind, exc.reason, now, next_due)
+        except Exception as exc:  # a library's surprise must still show on the source, not only in a log
+            log.exception("calendar source %s: unexpected error", source_id, extra={"calendar_source": source_id})
+            await self._failed(doc, kind, f"unexpected error ({type(exc).__name__})", now, next_due)
 
     async def _failed(self, doc: Document, kind: str, reason: str, now: datetime, next_due: datetime) -> None:
         metrics.FETCHES.labels(kind, "failed").inc()
