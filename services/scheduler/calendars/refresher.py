@@ -131,7 +131,8 @@ class Refresher:
         ceiling = self._settings.refresh_interval.total_seconds()
         if upcoming is None:
             return ceiling
-        return min(ceiling, max(0.05, (upcoming - self._clock()).total_seconds()))
+        # A source already due is being read by another replica (its lease): look again in a second.
+        return min(ceiling, max(min(1.0, ceiling), (upcoming - self._clock()).total_seconds()))
 
     async def refresh_due(self) -> int:
         """Read every source due now (up to one batch); returns how many were claimed."""
