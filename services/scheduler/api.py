@@ -9,6 +9,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
+from services.scheduler.calendars.service import EXTERNAL_CALENDARS, sources_of
+from services.scheduler.calendars.sources import with_kept_passwords, without_password
 from services.scheduler.consultants import ConsultantIn, errors_of
 from services.scheduler.context import STORE
 from services.scheduler.feed import calendar_feed
@@ -22,12 +24,44 @@ routes = web.RouteTableDef()
 FEED_HISTORY = timedelta(days=90)
 
 
-def consultant_view(request: web.Request, doc: Document) -> dict[str, Any]:
+def consultant_view(request: web.Request, doc: Document, calendars: list[dict[str, Any]]) -> dict[str, Any]:
+    """``calendars``: the external calendars as shown (never a password), from ``_calendar_views``."""
     view = {k: v for k, v in doc.items() if k not in ("_id", "feed_token", "updated_at")}
     view["id"] = doc["_id"]
+    view["external_calendars"] = calendars
     base = request.app[SETTINGS].scheduler_public_url or str(request.url.origin())
     view["calendar_url"] = f"{base.rstrip('/')}/api/v1/consultants/{doc['_id']}/calendar.ics?token={doc['feed_token']}"
     return view
+
+
+async def _views(request: web.Request, docs: list[Document]) -> list[dict[str, Any]]:
+    calendars = await request.app[EXTERNAL_CALENDARS].views(docs)
+    return [consultant_view(request, doc, calendars[doc["_id"]]) for doc in docs]
+
+
+def _validate(request: web.Request, body: Any, previous: Document | None = None) -> ConsultantIn | web.Response:
+    """The consultant of the body with its CalDAV passwords sealed (one given again without its
+    password keeps the stored one), or the 422 response."""
+    try:
+        consultant = ConsultantIn.model_validate(body, context=request.app[EXTERNAL_CALENDARS].input_context())
+    except ValidationError as exc:
+        return json_errors(422, errors_of(exc, language(request)))
+    sources = with_kept_passwords(consultant.external_calendars, sources_of(previous))
+    missing = without_password(sources)
+    if missing:
+        return json_errors(
+            422,
+            [{"field": f"external_calendars.{i}.password", "message": "a CalDAV calendar needs its password"}
+             for i in missing],
+        )
+    return consultant.model_copy(update={"external_calendars": sources})
+
+
+async def _saved(request: web.Request, consultant: ConsultantIn) -> tuple[Document, bool]:
+    """Store the consultant and have its calendars read now. Returns (document, created)."""
+    saved = await request.app[STORE].upsert_consultant(consultant)
+    await request.app[EXTERNAL_CALENDARS].consultant_saved(consultant.id, consultant.external_calendars)
+    return saved
 
 
 def _not_found(consultant_id: str) -> web.Response:
@@ -38,20 +72,19 @@ def _not_found(consultant_id: str) -> web.Response:
 async def list_consultants(request: web.Request) -> web.Response:
     require_admin(request)
     docs = await request.app[STORE].list_consultants()
-    return web.json_response({"consultants": [consultant_view(request, d) for d in docs]})
+    return web.json_response({"consultants": await _views(request, docs)})
 
 
 @routes.post("/api/v1/consultants")
 async def create_consultant(request: web.Request) -> web.Response:
     require_admin(request)
-    try:
-        consultant = ConsultantIn.model_validate(await read_json(request))
-    except ValidationError as exc:
-        return json_errors(422, errors_of(exc, language(request)))
+    consultant = _validate(request, await read_json(request))
+    if isinstance(consultant, web.Response):
+        return consultant
     if await request.app[STORE].get_consultant(consultant.id) is not None:
         return json_errors(409, [{"field": "id", "message": f"consultant {consultant.id!r} exists; use PUT"}])
-    doc, _ = await request.app[STORE].upsert_consultant(consultant)
-    return web.json_response(consultant_view(request, doc), status=201)
+    doc, _ = await _saved(request, consultant)
+    return web.json_response((await _views(request, [doc]))[0], status=201)
 
 
 @routes.get("/api/v1/consultants/{id}")
@@ -60,7 +93,7 @@ async def get_consultant(request: web.Request) -> web.Response:
     doc = await request.app[STORE].get_consultant(request.match_info["id"])
     if doc is None:
         return _not_found(request.match_info["id"])
-    return web.json_response(consultant_view(request, doc))
+    return web.json_response((await _views(request, [doc]))[0])
 
 
 @routes.put("/api/v1/consultants/{id}")
@@ -69,14 +102,14 @@ async def put_consultant(request: web.Request) -> web.Response:
     body = await read_json(request)
     if isinstance(body, dict):
         body.setdefault("id", request.match_info["id"])
-    try:
-        consultant = ConsultantIn.model_validate(body)
-    except ValidationError as exc:
-        return json_errors(422, errors_of(exc, language(request)))
+    previous = await request.app[STORE].get_consultant(request.match_info["id"])
+    consultant = _validate(request, body, previous)
+    if isinstance(consultant, web.Response):
+        return consultant
     if consultant.id != request.match_info["id"]:
         return json_errors(422, [{"field": "id", "message": "the id in the body differs from the one in the URL"}])
-    doc, created = await request.app[STORE].upsert_consultant(consultant)
-    return web.json_response(consultant_view(request, doc), status=201 if created else 200)
+    doc, created = await _saved(request, consultant)
+    return web.json_response((await _views(request, [doc]))[0], status=201 if created else 200)
 
 
 @routes.delete("/api/v1/consultants/{id}")
@@ -90,6 +123,7 @@ async def delete_consultant(request: web.Request) -> web.Response:
         )
     if not await store.delete_consultant(consultant_id):
         return _not_found(consultant_id)
+    await request.app[EXTERNAL_CALENDARS].consultant_deleted(consultant_id)
     return web.Response(status=204)
 
 

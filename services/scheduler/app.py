@@ -9,6 +9,8 @@ from datetime import timedelta
 from aiohttp import web
 
 from services.scheduler import api
+from services.scheduler.calendars.service import EXTERNAL_CALENDARS, calendars_ctx
+from services.scheduler.calendars.store import INDEXES as CALENDAR_INDEXES
 from services.scheduler.consultants import load_file
 from services.scheduler.context import PLANNER, STORE
 from services.scheduler.domain import SearchLimits
@@ -32,17 +34,20 @@ PLACEMENTS = "placements"
 async def planner_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = SchedulerStore(app[DB])
+    calendars = app[EXTERNAL_CALENDARS]
     app[STORE] = store
     app[PLANNER] = Planner(
         store,
         SearchLimits(
             min_notice=timedelta(days=settings.min_notice_days), max_ahead=timedelta(days=settings.max_ahead_days)
         ),
+        busy=calendars,
     )
     if settings.consultants_file:
-        consultants = load_file(settings.consultants_file)
+        consultants = load_file(settings.consultants_file, calendars.input_context())
         for consultant in consultants:
             await store.upsert_consultant(consultant)
+            await calendars.consultant_saved(consultant.id, consultant.external_calendars)
         log.info("loaded %d consultants from %s", len(consultants), settings.consultants_file)
     yield
 
@@ -64,7 +69,8 @@ def create_app(settings: Settings) -> web.Application:
     app = service_app("scheduler", settings, max_body=256 * 1024)
     app.cleanup_ctx.extend(
         [
-            mongo_ctx(INDEXES),
+            mongo_ctx({**INDEXES, **CALENDAR_INDEXES}),
+            calendars_ctx,
             planner_ctx,
             amqp_ctx(ALL_QUEUES),
             relay_ctx(PLACEMENTS),

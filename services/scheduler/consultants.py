@@ -12,6 +12,7 @@ import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from services.scheduler.calendars.sources import ExternalCalendar
 from services.scheduler.domain import Consultant
 from shared.contracts.catalogue import content
 from shared.text.clean import ONE_LINE_MESSAGE, has_forbidden
@@ -60,6 +61,9 @@ class ConsultantIn(BaseModel):
     travel_buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 60
     max_talks_per_day: Annotated[int, Field(ge=1, le=10)] = 2
     themes: list[str] | None = None  # None: gives every theme
+    # Busy times from the consultant's own calendars (issue 14). Validate input from a person with
+    # the context of ``ExternalCalendars.input_context()``, which seals CalDAV passwords.
+    external_calendars: list[ExternalCalendar] = Field(default_factory=list, max_length=10)
 
     @field_validator("email")
     @classmethod
@@ -85,6 +89,13 @@ class ConsultantIn(BaseModel):
             unknown = sorted(set(value) - content().theme_ids)
             if unknown:
                 raise ValueError(f"unknown themes {unknown}; known: {sorted(content().theme_ids)}")
+        return value
+
+    @field_validator("external_calendars")
+    @classmethod
+    def _distinct_calendars(cls, value: list[ExternalCalendar]) -> list[ExternalCalendar]:
+        if len({source.id for source in value}) != len(value):
+            raise ValueError("the same calendar (URL and username) is given twice")
         return value
 
     def to_domain(self) -> Consultant:
@@ -119,10 +130,11 @@ def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
 
 
-def load_file(path: str | Path) -> list[ConsultantIn]:
-    """Consultants from a YAML file: ``consultants: [...]`` (or a bare list)."""
+def load_file(path: str | Path, context: dict[str, Any] | None = None) -> list[ConsultantIn]:
+    """Consultants from a YAML file: ``consultants: [...]`` (or a bare list); ``context``: the
+    validation context (see ``external_calendars``)."""
     data: Any = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     items = data.get("consultants", []) if isinstance(data, dict) else data
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a list of consultants under 'consultants:'")
-    return [ConsultantIn.model_validate(item) for item in items]
+    return [ConsultantIn.model_validate(item, context=context) for item in items]

@@ -18,6 +18,10 @@ A consultant **fits** a start (see :func:`why_not`, :func:`fits` and :func:`plac
   This is a **single** buffer between two talks (the travel from one workplace to the next), not
   one buffer after the first talk plus another before the second: with a 60-minute buffer a talk
   ending 11:00 allows the next to start at 12:00, not 13:00;
+* the same single buffer separates the talk from every **busy time** of the consultant's own
+  calendars (:class:`Busy`, from :meth:`Calendar.busy_on`): a busy time blocks a start exactly as a
+  talk does, but does not count toward the daily maximum nor the week balance. A busy time that
+  covers the whole working day closes the day (its ``reason`` is the reason given);
 * fewer than ``max_talks_per_day`` talks are already in that local day;
 * the start is at least ``limits.min_notice`` after ``now`` and at most ``limits.max_ahead`` after it.
 
@@ -72,6 +76,7 @@ from typing import Protocol
 from shared.text.localtime import LOCAL_TZ, NonexistentLocalTime, localize, to_local
 
 __all__ = [
+    "Busy",
     "Calendar",
     "Consultant",
     "DictCalendar",
@@ -151,6 +156,28 @@ class Talk:
             raise ValueError("Talk.start must be before Talk.end")
 
 
+BUSY_IN_OWN_CALENDAR = "is busy in their own calendar"
+
+
+@dataclass(frozen=True, slots=True)
+class Busy:
+    """Time the consultant's own calendar holds (aware instants); ``start == end`` is a moment.
+
+    Blocks a talk exactly as a talk does (travel buffer included). ``reason`` is what
+    :func:`why_not` says; the caller uses another one for a day blocked for want of fresh data.
+    """
+
+    start: datetime
+    end: datetime
+    reason: str = BUSY_IN_OWN_CALENDAR
+
+    def __post_init__(self) -> None:
+        _require_aware(self.start, "Busy.start")
+        _require_aware(self.end, "Busy.end")
+        if self.end < self.start:
+            raise ValueError("Busy.start must not be after Busy.end")
+
+
 @dataclass(frozen=True, slots=True)
 class TalkRequest:
     """What the workplace asked for: one theme, a duration and 1+ starts in its order of preference."""
@@ -178,9 +205,12 @@ class SearchLimits:
 
 
 class Calendar(Protocol):
-    """The talks the caller loaded, keyed by consultant and LOCAL date of the talk's start."""
+    """The talks the caller loaded, keyed by consultant and LOCAL date of the talk's start, and the
+    busy times of the consultants' own calendars, under every LOCAL date they overlap."""
 
     def talks_on(self, consultant_id: str, day: date) -> Sequence[Talk]: ...
+
+    def busy_on(self, consultant_id: str, day: date) -> Sequence[Busy]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,12 +232,13 @@ class DictCalendar:
     Used by the scheduler after loading the days from MongoDB, by the tests and the benchmark.
     """
 
-    __slots__ = ("_talks",)
+    __slots__ = ("_busy", "_talks")
 
     def __init__(self, talks: Mapping[tuple[str, date], Sequence[Talk]] | None = None) -> None:
         self._talks: dict[tuple[str, date], list[Talk]] = {
             key: sorted(day_talks, key=lambda talk: talk.start) for key, day_talks in (talks or {}).items()
         }
+        self._busy: dict[tuple[str, date], list[Busy]] = {}
 
     @classmethod
     def from_talks(cls, talks: Iterable[tuple[str, Talk]]) -> DictCalendar:
@@ -224,6 +255,26 @@ class DictCalendar:
 
     def talks_on(self, consultant_id: str, day: date) -> Sequence[Talk]:
         return self._talks.get((consultant_id, day), ())
+
+    def add_busy(self, consultant_id: str, busy: Busy) -> None:
+        """Register a busy time under every local date it overlaps (a moment: under its date)."""
+        first = to_local(busy.start).date()
+        last = to_local(busy.end).date()
+        if busy.end > busy.start and to_local(busy.end).time() == time(0):
+            last -= timedelta(days=1)  # ends at midnight: the next day is free
+        day = first
+        while day <= last:
+            self._busy.setdefault((consultant_id, day), []).append(busy)
+            day += timedelta(days=1)
+
+    def block_day(self, consultant_id: str, day: date, reason: str) -> None:
+        """Treat the whole local day as busy (e.g. while the consultant's calendar cannot be read)."""
+        start = datetime.combine(day, time(0), tzinfo=LOCAL_TZ)  # midnight exists every day in Copenhagen
+        end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=LOCAL_TZ)
+        self._busy.setdefault((consultant_id, day), []).append(Busy(start, end, reason))
+
+    def busy_on(self, consultant_id: str, day: date) -> Sequence[Busy]:
+        return self._busy.get((consultant_id, day), ())
 
     def __len__(self) -> int:
         return sum(len(day_talks) for day_talks in self._talks.values())
@@ -260,6 +311,7 @@ class _OpenDay:
     opens: datetime
     closes: datetime
     talks: Sequence[Talk]
+    busy: Sequence[Busy] = ()
 
 
 def _open_day(
@@ -276,7 +328,12 @@ def _open_day(
         talks = [talk for talk in talks if talk.booking_id != ignore_booking_id]
     if len(talks) >= consultant.max_talks_per_day:
         return f"already has {len(talks)} talk(s) that day (maximum {consultant.max_talks_per_day})"
-    return _OpenDay(_wall(day, hours[0]), _wall(day, hours[1]), talks)
+    opens, closes = _wall(day, hours[0]), _wall(day, hours[1])
+    busy = calendar.busy_on(consultant.id, day)
+    for held in busy:
+        if held.start <= opens and held.end >= closes:
+            return held.reason
+    return _OpenDay(opens, closes, talks, busy)
 
 
 def _why_not_in_day(consultant: Consultant, day: _OpenDay, start: datetime, end: datetime) -> str | None:
@@ -287,6 +344,9 @@ def _why_not_in_day(consultant: Consultant, day: _OpenDay, start: datetime, end:
         # a single buffer between the two talks, whichever comes first
         if start < talk.end + buffer and talk.start < end + buffer:
             return "too close to another talk (travel buffer)"
+    for held in day.busy:
+        if start < held.end + buffer and held.start < end + buffer:
+            return f"{held.reason} (travel buffer included)"
     return None
 
 
@@ -301,7 +361,8 @@ def why_not(
     """Why the consultant's calendar cannot take the talk ``start``..``end``, or None if it can.
 
     Checks the weekday, absences, the daily maximum, working hours with the travel buffer on both
-    sides, and the buffer to every other talk that day. Not the theme nor the notice window.
+    sides, and the buffer to every other talk and every busy time that day. Not the theme nor the
+    notice window.
     """
     _require_aware(start, "start")
     _require_aware(end, "end")

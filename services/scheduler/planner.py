@@ -10,10 +10,11 @@ nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from collections.abc import Callable, Collection
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 
+from services.scheduler.calendars.status import BusyTimes
 from services.scheduler.domain import (
     Consultant,
     NoPlacement,
@@ -53,13 +54,27 @@ class NotYetPlaced(RetryLater):
     """A cancel or move arrived before the request it refers to: wait for the request."""
 
 
+class BusyTimesSource(Protocol):
+    """The busy times of the consultants' own calendars (services.scheduler.calendars)."""
+
+    async def busy_for(self, consultant_ids: Collection[str], days: Collection[date], now: datetime) -> BusyTimes: ...
+
+
 class Planner:
     def __init__(
-        self, store: SchedulerStore, limits: SearchLimits, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        store: SchedulerStore,
+        limits: SearchLimits,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        busy: BusyTimesSource | None = None,
     ) -> None:
         self._store = store
         self._limits = limits
         self._clock = clock
+        self._busy = busy
+
+    async def _busy_times(self, consultant_ids: Collection[str], days: Collection[date], now: datetime) -> BusyTimes:
+        return await self._busy.busy_for(consultant_ids, days, now) if self._busy else BusyTimes()
 
     async def handle(self, event: Event) -> None:
         if isinstance(event, BookingRequested):
@@ -216,8 +231,10 @@ class Planner:
             preferred_starts=starts,
         )
         days = days_needed(request, now, self._limits)
+        busy = await self._busy_times(consultants.keys(), days, now)
         for _ in range(MAX_ATTEMPTS):
             loaded = await self._store.load_days(consultants, days)
+            busy.add_to(loaded.calendar)
             result = place(request, list(consultants.values()), loaded.calendar, now=now, limits=self._limits)
             if isinstance(result, NoPlacement):
                 return result
@@ -238,8 +255,11 @@ class Planner:
         placement = Placement(
             consultant.id, start.astimezone(UTC), (start + timedelta(minutes=details.duration_minutes)).astimezone(UTC)
         )
+        day = local_day(placement.start)
+        busy = await self._busy_times([consultant.id], [day], self._clock())
         for _ in range(MAX_ATTEMPTS):
-            loaded = await self._store.load_days([consultant.id], [local_day(placement.start)])
+            loaded = await self._store.load_days([consultant.id], [day])
+            busy.add_to(loaded.calendar)
             reason = why_not(consultant, placement.start, placement.end, loaded.calendar, ignore_booking_id=booking_id)
             if reason is not None:
                 return NoPlacement(alternatives=(), reason=f"the chosen time does not fit: {reason}")

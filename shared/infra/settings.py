@@ -63,6 +63,19 @@ class Settings(BaseSettings):
     unavailable_max_wait_seconds: float = 30.0
     shutdown_timeout_seconds: float = 20.0
 
+    # Consultants' own calendars (issue 14; docs/calendars.md).
+    # Fernet key(s), comma-separated: the first seals CalDAV passwords, all open them. Unset: only
+    # feeds without credentials can be added.
+    calendar_key: SecretStr | None = None
+    calendar_refresh_seconds: float = Field(default=300.0, gt=0)  # how often each source is read
+    calendar_fetch_timeout_seconds: float = Field(default=20.0, gt=0)  # for one whole read
+    calendar_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)  # larger calendars are refused
+    # Without a good read for this long a source is stale; then, with "busy", its consultant is
+    # treated as busy on every day a search looks at (also before its first good read); with
+    # "keep", only its last known busy times count.
+    calendar_stale_after_minutes: float = Field(default=360.0, gt=0)
+    calendar_when_stale: Literal["busy", "keep"] = "busy"
+
     reminder_before_hours: int = 72
     # Notifier: waits between attempts at a delivery that failed for a passing reason; then it is failed.
     delivery_retry_seconds: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
