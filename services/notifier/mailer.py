@@ -13,15 +13,22 @@ from __future__ import annotations
 
 import logging
 from email.message import EmailMessage
+from typing import Protocol
 
 import aiosmtplib
 
 from services.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from shared.infra.settings import Settings
 
-__all__ = ["SmtpMailer"]
+__all__ = ["Mailer", "SmtpMailer"]
 
 log = logging.getLogger(__name__)
+
+
+class Mailer(Protocol):
+    async def send(self, message: EmailMessage) -> None:
+        """Hand ``message`` on; raise ``TransientDeliveryError`` or ``PermanentDeliveryError``."""
+        ...
 
 
 class SmtpMailer:

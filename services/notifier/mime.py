@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, make_msgid, parseaddr
 
-from services.notifier.compose import Email
+from services.notifier.domain import Email
 from shared.contracts.catalogue import content
 from shared.text.clean import multi_line, one_line
 

@@ -1,8 +1,9 @@
-"""What the notifier does: turn events into stored deliveries, then send what is due.
+"""The sending loop: sends the deliveries that are due, and stores the reminders' messages when they are.
 
-``on_event`` (the consumer's handler) only stores: the deliveries an event calls for and the
-booking's reminder. ``Sender.run`` sends due deliveries and reminders, retrying passing failures
-with growing delay and recording permanent ones as failed, for an admin to see.
+Each delivery is sent, and its outcome stored, on its own: nothing one of them raises (hostile text, a
+message that cannot be built, a refusing server) reaches the others. Passing failures are retried with
+growing delay, permanent ones recorded as failed for an admin to see (the rules are ``Delivery``'s).
+On stop, sends under way finish and the rest of the batch is handed back, due again at once.
 """
 
 from __future__ import annotations
@@ -12,18 +13,17 @@ import contextlib
 import hashlib
 import logging
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 from prometheus_client import Counter, Gauge
 
-from services.notifier.compose import Email, messages_for, reminder_messages
-from services.notifier.deliveries import LEASE, DeliveryStore, Document, to_message
+from services.notifier.compose import reminder_messages
+from services.notifier.domain import LEASE, Delivery, Email, Failed, Outcome, Retry, Sent, UnreadableMessage
 from services.notifier.errors import PermanentDeliveryError, TransientDeliveryError
-from services.notifier.mailer import SmtpMailer
+from services.notifier.mailer import Mailer
 from services.notifier.mime import build_mime
 from services.notifier.sms import SmsProvider
-from shared.contracts.events import BookingCancelled, BookingRescheduled, BookingScheduled, Event
-from shared.contracts.models import BookingDetails, Slot
+from services.notifier.store import DeliveryStore
 from shared.infra.faults import is_unavailable
 from shared.infra.poller import Poller
 from shared.text.clean import one_line
@@ -40,39 +40,8 @@ FAILED = Gauge("notifier_deliveries_failed", "Deliveries that failed for good in
 REMINDERS = Counter("notifier_reminders_total", "Reminders handled", ["outcome"])
 
 
-class Notifier:
-    def __init__(
-        self,
-        store: DeliveryStore,
-        *,
-        mail_from: str,
-        reminder_before: timedelta,
-        wake: Callable[[], None] = lambda: None,
-    ) -> None:
-        self._store = store
-        self._mail_from = mail_from
-        self._reminder_before = reminder_before
-        self._wake = wake
-
-    async def on_event(self, event: Event) -> None:
-        now = datetime.now(UTC)
-        messages = messages_for(event, mail_from=self._mail_from, now=now)
-        await self._store.add(str(event.event_id), event.correlation_id, messages, now)
-        data = event.data
-        if isinstance(event, BookingScheduled | BookingRescheduled):
-            slot = event.data.slot
-            await self._store.schedule_reminder(
-                event.correlation_id,
-                event.data.booking,
-                slot,
-                event.data.status_url,
-                event.data.sequence,
-                slot.start - self._reminder_before,
-            )
-        elif isinstance(event, BookingCancelled):
-            await self._store.drop_reminder(event.correlation_id, getattr(data, "sequence", 0))
-        if messages:
-            self._wake()
+def utc_now() -> datetime:
+    return datetime.now(UTC)
 
 
 class Sender:
@@ -80,12 +49,13 @@ class Sender:
         self,
         store: DeliveryStore,
         *,
-        mailer: SmtpMailer,
+        mailer: Mailer,
         sms: SmsProvider,
         mail_from: str,
         retry_delays: tuple[float, ...],
         poll_seconds: float,
         concurrency: int = 8,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._store = store
         self._mailer = mailer
@@ -94,6 +64,7 @@ class Sender:
         self._delays = retry_delays
         self._poll = poll_seconds
         self._limit = asyncio.Semaphore(concurrency)
+        self._clock = clock
         self._stopping = False
         self._poller = Poller("sender", self._one_pass, interval=poll_seconds)
         self._reminders_at = 0.0
@@ -121,42 +92,44 @@ class Sender:
             done += await self.remind_due()
         return done
 
+    # --- deliveries ----------------------------------------------------------------------------------
+
     async def send_due(self) -> int:
         """Claim a batch of due deliveries and send them; each one's outcome is stored on its own."""
-        docs, token = await self._store.claim_due(datetime.now(UTC))
-        if not docs:
+        batch = await self._store.claim_due(self._clock())
+        if not batch.deliveries:
             return 0
-        unsent = {doc["_id"] for doc in docs}
+        unsent = {delivery.id for delivery in batch.deliveries}
         try:
-            await asyncio.gather(*(self._send(doc, token, unsent) for doc in docs))
+            await asyncio.gather(*(self._send(delivery, batch.claim, unsent) for delivery in batch.deliveries))
         finally:
             if unsent:  # stopping (or cancelled by the shutdown's deadline): due again at once, for any replica
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._store.release(unsent, token, datetime.now(UTC)), 5)
-        return len(docs)
+                    await asyncio.wait_for(self._store.release(unsent, batch.claim, self._clock()), 5)
+        return len(batch.deliveries)
 
-    async def _send(self, doc: Document, token: str, unsent: set[str]) -> None:
+    async def _send(self, delivery: Delivery, claim: str, unsent: set[str]) -> None:
         """Send one delivery and store its outcome. Nothing it raises reaches the other deliveries."""
-        outcome, reason = "sent", ""
         async with self._limit:
             if self._stopping:
                 return
+            failure: TransientDeliveryError | PermanentDeliveryError | None = None
             try:
-                await self._deliver(doc)
-            except TransientDeliveryError as exc:
-                outcome, reason = "retry", exc.reason
-            except PermanentDeliveryError as exc:
-                outcome, reason = "failed", exc.reason
+                await self._deliver(delivery)
+            except (TransientDeliveryError, PermanentDeliveryError) as exc:
+                failure = exc
             except Exception as exc:  # a message that cannot even be built: retrying will not help
-                log.exception("delivery could not be built", extra={"delivery": doc["_id"]})
-                outcome, reason = "failed", f"could not build the message: {type(exc).__name__}"
-            await self._record(doc, token, outcome, reason)
-            unsent.discard(doc["_id"])
+                log.exception("delivery could not be built", extra={"delivery": delivery.id})
+                failure = PermanentDeliveryError(f"could not build the message: {type(exc).__name__}")
+            await self._record(delivery, claim, failure)
+            unsent.discard(delivery.id)
 
-    async def _deliver(self, doc: Document) -> None:
-        message = to_message(doc)
+    async def _deliver(self, delivery: Delivery) -> None:
+        message = delivery.message
+        if message is None:
+            raise UnreadableMessage(delivery.id)
         if isinstance(message, Email):
-            stable_id = hashlib.sha256(doc["_id"].encode()).hexdigest()[:32]
+            stable_id = hashlib.sha256(delivery.id.encode()).hexdigest()[:32]
             await self._mailer.send(
                 build_mime(message, mail_from=self._mail_from, message_id=f"<{stable_id}@inspiration-booking>")
             )
@@ -164,62 +137,60 @@ class Sender:
             # Stored text may predate the intake's character rules: an SMS is one clean line.
             await self._sms.send(one_line(message.to), one_line(message.text))
 
-    async def _record(self, doc: Document, token: str, outcome: str, reason: str) -> None:
+    def _outcome(self, delivery: Delivery, failure: TransientDeliveryError | PermanentDeliveryError | None) -> Outcome:
+        now = self._clock()
+        if failure is None:
+            return Sent(now)
+        if isinstance(failure, PermanentDeliveryError):
+            return Failed(now, failure.reason)
+        return delivery.after_passing_failure(failure.reason, now, self._delays)
+
+    async def _record(
+        self, delivery: Delivery, claim: str, failure: TransientDeliveryError | PermanentDeliveryError | None
+    ) -> None:
         """Store what happened to one delivery. While the database is away this waits and tries
         again for most of the claim's lease: a sent mail recorded late is better than one sent twice."""
-        now = datetime.now(UTC)
+        outcome = self._outcome(delivery, failure)
         give_up = asyncio.get_running_loop().time() + RECORD_PATIENCE.total_seconds()
         wait = 0.2
         while True:
             try:
-                if outcome == "sent":
-                    await self._store.mark_sent(doc, token, now)
-                elif outcome == "retry":
-                    outcome = await self._retry_or_fail(doc, token, reason)
-                else:
-                    await self._store.mark_failed(doc, token, reason, now)
+                await self._store.record(delivery, claim, outcome)
                 break
             except Exception as exc:
                 if not is_unavailable(exc) or asyncio.get_running_loop().time() > give_up:
                     # The claim runs out and the delivery is tried again: at worst one duplicate.
-                    log.exception("could not record a delivery's outcome", extra={"delivery": doc["_id"]})
+                    log.exception("could not record a delivery's outcome", extra={"delivery": delivery.id})
                     return
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 5)
-        if outcome == "failed":
+        if isinstance(outcome, Retry):
+            log.warning(
+                "delivery failed, retrying at %s: %s", outcome.at, outcome.reason, extra={"delivery": delivery.id}
+            )
+        elif isinstance(outcome, Failed):
             FAILED.inc()
             log.error(
                 "delivery failed for good: %s",
-                reason,
-                extra={"delivery": doc["_id"], "booking_id": doc["booking_id"], "kind": doc["kind"]},
+                outcome.reason,
+                extra={"delivery": delivery.id, "booking_id": delivery.booking_id, "kind": delivery.kind},
             )
-        DELIVERIES.labels(doc["channel"], doc["kind"], outcome).inc()
+        DELIVERIES.labels(delivery.channel, delivery.kind, outcome.name).inc()
 
-    async def _retry_or_fail(self, doc: Document, token: str, reason: str) -> str:
-        attempt = doc.get("attempts", 0)
-        now = datetime.now(UTC)
-        if attempt >= len(self._delays):
-            await self._store.mark_failed(doc, token, f"gave up after {attempt + 1} attempts: {reason}", now)
-            return "failed"
-        log.warning(
-            "delivery failed, retrying in %ss: %s", self._delays[attempt], reason, extra={"delivery": doc["_id"]}
-        )
-        await self._store.mark_retry(doc, token, reason, now + timedelta(seconds=self._delays[attempt]))
-        return "retry"
+    # --- reminders -----------------------------------------------------------------------------------
 
     async def remind_due(self) -> int:
+        """Store the messages of every due reminder as deliveries (once per move of the talk)."""
         handled = 0
-        while (reminder := await self._store.claim_reminder(datetime.now(UTC))) is not None:
+        while (reminder := await self._store.claim_reminder(self._clock())) is not None:
             handled += 1
-            slot = Slot.model_validate(reminder["slot"])
-            if slot.start <= datetime.now(UTC):
+            if reminder.too_late(self._clock()):
                 await self._store.reminder_done(reminder, "skipped")
                 REMINDERS.labels("skipped").inc()
                 continue
-            booking = BookingDetails.model_validate(reminder["booking"])
-            messages = reminder_messages(reminder["_id"], booking, slot, reminder["status_url"])
-            key = f"reminder:{reminder['_id']}:{reminder['sequence']}"
-            await self._store.add(key, reminder["_id"], messages, datetime.now(UTC))
+            now = self._clock()
+            messages = reminder_messages(reminder.booking_id, reminder.booking, reminder.slot, reminder.status_url)
+            await self._store.add([Delivery.new(reminder.event_id, reminder.booking_id, m, now) for m in messages])
             await self._store.reminder_done(reminder, "sent")
             REMINDERS.labels("queued").inc()
         return handled

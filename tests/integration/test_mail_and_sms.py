@@ -22,12 +22,13 @@ from aiohttp import web
 from aiosmtpd.controller import Controller
 from icalendar import Calendar
 
-from services.notifier.compose import Email, Sms, messages_for
+from services.notifier import compose
+from services.notifier.domain import Email, Sms
 from services.notifier.errors import PermanentDeliveryError, TransientDeliveryError
 from services.notifier.mailer import SmtpMailer
 from services.notifier.mime import build_mime
 from services.notifier.sms import GatewayApiSms, LogSms, make_sms_provider
-from shared.contracts.events import BookingRequestedData, BookingScheduledData, new_event
+from shared.contracts.events import BookingRequestedData, BookingScheduledData
 from shared.contracts.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
 from shared.infra.settings import Settings
 from shared.text.localtime import localize
@@ -115,17 +116,14 @@ def smtp_server() -> Iterator[tuple[Sink, int]]:
 
 
 def scheduled_messages() -> list[Email | Sms]:
-    event = new_event(
-        BookingScheduledData(
-            booking_id="bk-1",
-            booking=make_booking(),
-            status_url="http://127.0.0.1:8080/b/bk-1?s=x",
-            slot=make_slot(),
-            sequence=0,
-        ),
-        now=NOW,
+    data = BookingScheduledData(
+        booking_id="bk-1",
+        booking=make_booking(),
+        status_url="http://127.0.0.1:8080/b/bk-1?s=x",
+        slot=make_slot(),
+        sequence=0,
     )
-    return messages_for(event, mail_from=MAIL_FROM, now=NOW)
+    return compose.scheduled(data, mail_from=MAIL_FROM, now=NOW)
 
 
 def the(kind: str, messages: list[Email | Sms]) -> Email:
@@ -168,11 +166,9 @@ async def test_invite_arrives_with_its_recipient_and_parses(smtp_server: tuple[S
 async def test_receipt_and_confirmation_arrive_in_danish(smtp_server: tuple[Sink, int]) -> None:
     sink, port = smtp_server
     mailer = SmtpMailer.from_settings(Settings(smtp_host=LOOPBACK, smtp_port=port))
-    receipt_event = new_event(
-        BookingRequestedData(booking_id="bk-1", booking=make_booking(), status_url="http://127.0.0.1/b/bk-1"),
-        now=NOW,
+    [receipt] = compose.receipt(
+        BookingRequestedData(booking_id="bk-1", booking=make_booking(), status_url="http://127.0.0.1/b/bk-1")
     )
-    [receipt] = messages_for(receipt_event, mail_from=MAIL_FROM, now=NOW)
     assert isinstance(receipt, Email)
     confirmation = the("confirmation", scheduled_messages())
     for email in (receipt, confirmation):

@@ -29,7 +29,7 @@ from pydantic import SecretStr
 from pymongo import AsyncMongoClient
 
 from services.notifier.app import create_app
-from services.notifier.deliveries import DeliveryStore
+from services.notifier.store import MongoDeliveryStore
 from services.topology import NOTIFIER_QUEUE
 from shared.contracts.events import (
     EXCHANGE,
@@ -203,11 +203,11 @@ async def publish(amqp_url: str, clean_queues: None) -> AsyncIterator[Publish]:
 
 
 @pytest_asyncio.fixture
-async def reminders(settings: Settings) -> AsyncIterator[DeliveryStore]:
+async def reminders(settings: Settings) -> AsyncIterator[MongoDeliveryStore]:
     """The notifier's collections, read directly (reminders have no API)."""
     client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongodb_url, tz_aware=True)
     try:
-        yield DeliveryStore(client[settings.mongodb_db])
+        yield MongoDeliveryStore(client[settings.mongodb_db])
     finally:
         await client.close()
 
@@ -625,7 +625,7 @@ async def test_sms_is_retried_after_a_server_error_and_failed_after_a_client_err
 
 @pytest.mark.asyncio
 async def test_a_due_reminder_is_sent_once_by_two_notifiers(
-    notifier_settings: Settings, mailbox: Mailbox, gateway: Gateway, publish: Publish, reminders: DeliveryStore
+    notifier_settings: Settings, mailbox: Mailbox, gateway: Gateway, publish: Publish, reminders: MongoDeliveryStore
 ) -> None:
     case = Case.new()
     start = weekday_ahead(30)
@@ -648,7 +648,7 @@ async def test_a_due_reminder_is_sent_once_by_two_notifiers(
 
 @pytest.mark.asyncio
 async def test_cancelling_drops_the_reminder(
-    notifier_settings: Settings, mailbox: Mailbox, publish: Publish, reminders: DeliveryStore
+    notifier_settings: Settings, mailbox: Mailbox, publish: Publish, reminders: MongoDeliveryStore
 ) -> None:
     case = Case.new()
     start = weekday_ahead(30)  # the reminder (3 days before) is weeks away
@@ -671,7 +671,7 @@ async def test_cancelling_drops_the_reminder(
 
 @pytest.mark.asyncio
 async def test_moving_the_talk_moves_the_reminder(
-    notifier_settings: Settings, mailbox: Mailbox, publish: Publish, reminders: DeliveryStore
+    notifier_settings: Settings, mailbox: Mailbox, publish: Publish, reminders: MongoDeliveryStore
 ) -> None:
     case = Case.new()
     first, moved = weekday_ahead(30), weekday_ahead(60, hour=9)
@@ -741,7 +741,7 @@ async def test_hostile_stored_text_is_cleaned_where_it_goes_out_and_blocks_no_on
 
 @pytest.mark.asyncio
 async def test_a_delivery_that_cannot_be_built_fails_alone_and_nothing_is_sent_twice(
-    notifier_settings: Settings, mailbox: Mailbox, gateway: Gateway, publish: Publish, reminders: DeliveryStore
+    notifier_settings: Settings, mailbox: Mailbox, gateway: Gateway, publish: Publish, reminders: MongoDeliveryStore
 ) -> None:
     broken, normal = Case.new(53), Case.new(54)
     now = datetime.now(UTC)

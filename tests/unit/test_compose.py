@@ -1,4 +1,5 @@
-"""What the notifier sends for each event (``services.notifier.compose``), the MIME form of it
+"""What the notifier sends for each event (``services.notifier.compose``, through the routing table
+``services.notifier.handlers.HANDLERS``), the MIME form of it
 (``services.notifier.mime``), and the SMS helpers the texts rely on (``services.notifier.sms``)."""
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from typing import Any
 import pytest
 from icalendar import Calendar
 
-from services.notifier.compose import Email, Sms, messages_for, reminder_messages
+from services.notifier.compose import reminder_messages
+from services.notifier.domain import Email, Sms
 from services.notifier.mime import build_mime
 from services.notifier.sms import is_gsm7, msisdn, sms_segments
 from shared.contracts.catalogue import content
@@ -33,6 +35,7 @@ from shared.contracts.events import (
 from shared.contracts.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
 from shared.text.localtime import format_local, localize
 from shared.text.phone import format_phone
+from tests.fakes.notifier import messages_stored_for
 
 BOOKING_ID = "bk-2027-0042"
 STATUS_URL = "http://127.0.0.1:8080/bookings/bk-2027-0042?secret=s3cr3t"
@@ -71,7 +74,7 @@ def make_slot(start: datetime | None = None, consultant: ConsultantRef = ANNA) -
 def compose(data: Any) -> list[Email | Sms]:
     # Through the wire format, as the notifier gets it.
     event: Event = decode_event(encode_event(new_event(data, now=NOW)))
-    return messages_for(event, mail_from=MAIL_FROM, now=NOW)
+    return messages_stored_for(event, mail_from=MAIL_FROM, now=NOW)
 
 
 def emails(messages: list[Email | Sms]) -> list[Email]:
@@ -202,7 +205,7 @@ def test_scheduled_takes_the_sequence_from_the_event_and_the_organizer_from_a_na
             booking_id=BOOKING_ID, booking=make_booking(), status_url=STATUS_URL, slot=make_slot(), sequence=4
         )
     )
-    messages = messages_for(event, mail_from=f"Booking <{MAIL_FROM}>", now=NOW)
+    messages = messages_stored_for(event, mail_from=f"Booking <{MAIL_FROM}>", now=NOW)
     invite = by_kind(messages)["invite"]
     assert isinstance(invite, Email)
     vevent = calendar_of(invite).walk("VEVENT")[0]
@@ -570,7 +573,7 @@ def test_build_mime_refuses_a_calendar_without_method() -> None:
 
 def test_every_event_is_fresh_but_composition_is_deterministic() -> None:
     data = BookingScheduledData(booking_id=BOOKING_ID, booking=make_booking(), status_url=STATUS_URL, slot=make_slot())
-    first = messages_for(new_event(data), mail_from=MAIL_FROM, now=NOW)
-    second = messages_for(new_event(data), mail_from=MAIL_FROM, now=NOW)
+    first = messages_stored_for(new_event(data), mail_from=MAIL_FROM, now=NOW)
+    second = messages_stored_for(new_event(data), mail_from=MAIL_FROM, now=NOW)
     assert first == second
     assert uuid.UUID(str(new_event(data).event_id))

@@ -1,0 +1,1 @@
+"""The notifier's HTTP views: thin translations between HTTP and the handlers."""

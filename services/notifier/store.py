@@ -1,0 +1,316 @@
+"""Where deliveries and reminders are kept: the ``DeliveryStore`` protocol the handlers and the sender
+use, and its MongoDB adapter (collections ``deliveries`` and ``reminders``).
+
+A sender claims due deliveries (and a due reminder) with a lease (``domain.LEASE``), so several
+notifiers never send the same one at once, and one that dies mid-way hands it over when the lease runs
+out. An outcome is recorded only under the claim that sent it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Protocol
+
+from pymongo import IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from services.notifier.domain import (
+    LEASE,
+    Delivery,
+    DeliverySummary,
+    Email,
+    Outcome,
+    Outgoing,
+    Reminder,
+    ReminderStatus,
+    Retry,
+    Sent,
+    Sms,
+    Status,
+)
+from shared.contracts.models import BookingDetails, Slot
+from shared.infra.mongo import Document
+
+INDEXES = {
+    "deliveries": [
+        IndexModel([("status", 1), ("next_attempt_at", 1)]),
+        IndexModel([("booking_id", 1)]),
+    ],
+    "reminders": [IndexModel([("status", 1), ("due_at", 1)])],
+    "processed_events": [],
+}
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Due deliveries claimed by one sender; ``claim`` records their outcomes."""
+
+    claim: str
+    deliveries: list[Delivery]
+
+
+class DeliveryStore(Protocol):
+    # --- deliveries
+
+    async def add(self, deliveries: list[Delivery]) -> int:
+        """Store new deliveries; those stored before (same id) are left alone. Returns how many are new."""
+        ...
+
+    async def claim_due(self, now: datetime, limit: int = 50) -> Batch:
+        """Lease up to ``limit`` pending deliveries due by ``now`` to the caller."""
+        ...
+
+    async def record(self, delivery: Delivery, claim: str, outcome: Outcome) -> None:
+        """Store what came of one attempt (one attempt more), if ``claim`` still holds the delivery."""
+        ...
+
+    async def release(self, ids: Iterable[str], claim: str, now: datetime) -> None:
+        """Hand claimed deliveries back unsent (shutdown): due again at once, for any sender."""
+        ...
+
+    async def list(self, status: Status | None, booking_id: str | None, limit: int) -> list[DeliverySummary]:
+        """The newest deliveries first, optionally only those with ``status`` or for one booking."""
+        ...
+
+    async def retry(self, delivery_id: str, now: datetime) -> bool:
+        """Make a failed delivery due again at once; False when there is no failed delivery with that id."""
+        ...
+
+    # --- reminders
+
+    async def schedule_reminder(self, reminder: Reminder) -> None:
+        """Set (or move) the booking's reminder, unless a newer event's reminder is stored."""
+        ...
+
+    async def drop_reminder(self, booking_id: str, sequence: int) -> None:
+        """The talk is cancelled: its reminder is never sent."""
+        ...
+
+    async def claim_reminder(self, now: datetime) -> Reminder | None:
+        """One due reminder, leased to the caller (or one whose sender died mid-way)."""
+        ...
+
+    async def reminder_done(self, reminder: Reminder, status: ReminderStatus) -> None:
+        """The claimed reminder's messages are stored (``sent``) or it came too late (``skipped``)."""
+        ...
+
+
+class MongoDeliveryStore:
+    """``DeliveryStore`` on MongoDB. ``on_stored`` callbacks run after new deliveries are written or a
+    failed one is made due again (the sender's ``wake``): the one way to "send now"."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.deliveries = db["deliveries"]
+        self.reminders = db["reminders"]
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_stored(self, listener: Callable[[], None]) -> None:
+        self._listeners.append(listener)
+
+    def _stored(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    # --- deliveries ----------------------------------------------------------------------------------
+
+    async def add(self, deliveries: list[Delivery]) -> int:
+        if not deliveries:
+            return 0
+        try:
+            result = await self.deliveries.insert_many([_to_document(d) for d in deliveries], ordered=False)
+            added = len(result.inserted_ids)
+        except BulkWriteError as exc:
+            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+                raise
+            added = int(exc.details.get("nInserted", 0))
+        self._stored()
+        return added
+
+    async def claim_due(self, now: datetime, limit: int = 50) -> Batch:
+        claim = uuid.uuid4().hex
+        due = {"status": "pending", "next_attempt_at": {"$lte": now}}
+        ids = [d["_id"] async for d in self.deliveries.find(due, {"_id": 1}).limit(limit)]
+        if not ids:
+            return Batch(claim, [])
+        await self.deliveries.update_many(
+            {"_id": {"$in": ids}, **due}, {"$set": {"next_attempt_at": now + LEASE, "claim": claim}}
+        )
+        docs = await self.deliveries.find({"_id": {"$in": ids}, "claim": claim}).to_list()
+        return Batch(claim, [_to_delivery(doc) for doc in docs])
+
+    async def record(self, delivery: Delivery, claim: str, outcome: Outcome) -> None:
+        fields: Document
+        if isinstance(outcome, Sent):
+            fields = {"status": "sent", "sent_at": outcome.at, "last_error": None}
+        elif isinstance(outcome, Retry):
+            fields = {"status": "pending", "next_attempt_at": outcome.at, "last_error": outcome.reason}
+        else:
+            fields = {"status": "failed", "failed_at": outcome.at, "last_error": outcome.reason}
+        await self.deliveries.update_one(
+            {"_id": delivery.id, "claim": claim}, {"$set": {**fields, "claim": None}, "$inc": {"attempts": 1}}
+        )
+
+    async def release(self, ids: Iterable[str], claim: str, now: datetime) -> None:
+        await self.deliveries.update_many(
+            {"_id": {"$in": list(ids)}, "claim": claim}, {"$set": {"claim": None, "next_attempt_at": now}}
+        )
+
+    async def list(self, status: Status | None, booking_id: str | None, limit: int) -> list[DeliverySummary]:
+        query: Document = {}
+        if status:
+            query["status"] = status
+        if booking_id:
+            query["booking_id"] = booking_id
+        projection = {"message.html": 0, "message.calendar": 0}
+        docs = await self.deliveries.find(query, projection).sort("created_at", -1).limit(limit).to_list()
+        return [DeliverySummary(**_summary_fields(doc)) for doc in docs]
+
+    async def retry(self, delivery_id: str, now: datetime) -> bool:
+        result = await self.deliveries.update_one(
+            {"_id": delivery_id, "status": "failed"}, {"$set": {"status": "pending", "next_attempt_at": now}}
+        )
+        if result.modified_count != 1:
+            return False
+        self._stored()
+        return True
+
+    # --- reminders ------------------------------------------------------------------------------------
+
+    async def schedule_reminder(self, reminder: Reminder) -> None:
+        fields = {
+            "booking": reminder.booking.model_dump(mode="python"),
+            "slot": reminder.slot.model_dump(mode="python"),
+            "status_url": reminder.status_url,
+            "sequence": reminder.sequence,
+            "due_at": reminder.due_at,
+            "status": "pending",
+            "lease_until": None,
+        }
+        # The filter is ``Reminder.replaces``. No match because a newer event's reminder is stored: the
+        # upsert then collides on _id, and is dropped.
+        with contextlib.suppress(DuplicateKeyError):
+            await self.reminders.update_one(
+                {"_id": reminder.booking_id, "sequence": {"$lte": reminder.sequence}}, {"$set": fields}, upsert=True
+            )
+
+    async def drop_reminder(self, booking_id: str, sequence: int) -> None:
+        await self.reminders.update_one(
+            {"_id": booking_id}, {"$set": {"status": "cancelled", "sequence": sequence}}, upsert=True
+        )
+
+    async def claim_reminder(self, now: datetime) -> Reminder | None:
+        candidates = [
+            *await self.reminders.find({"status": "pending", "due_at": {"$lte": now}}).limit(20).to_list(),
+            *await self.reminders.find({"status": "sending", "lease_until": {"$lt": now}}).limit(20).to_list(),
+        ]
+        for candidate in candidates:
+            taken = await self.reminders.update_one(
+                {
+                    "_id": candidate["_id"],
+                    "sequence": candidate["sequence"],
+                    "status": candidate["status"],
+                    "lease_until": candidate["lease_until"],
+                },
+                {"$set": {"status": "sending", "lease_until": now + LEASE}},
+            )
+            if taken.modified_count == 1:
+                return _to_reminder({**candidate, "status": "sending"})
+        return None
+
+    async def reminder_done(self, reminder: Reminder, status: ReminderStatus) -> None:
+        await self.reminders.update_one(
+            {"_id": reminder.booking_id, "sequence": reminder.sequence, "status": "sending"},
+            {"$set": {"status": status, "lease_until": None}},
+        )
+
+
+# --- documents ---------------------------------------------------------------------------------------------
+
+
+def _to_document(delivery: Delivery) -> Document:
+    message = delivery.message
+    assert message is not None, "a new delivery carries its message"
+    payload: Document = {"text": message.text}
+    if isinstance(message, Email):
+        payload |= {
+            "subject": message.subject,
+            "html": message.html,
+            "calendar": message.calendar,
+            "method": message.method,
+        }
+    return {
+        "_id": delivery.id,
+        "event_id": delivery.event_id,
+        "booking_id": delivery.booking_id,
+        "channel": delivery.channel,
+        "kind": delivery.kind,
+        "to": delivery.to,
+        "message": payload,
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "next_attempt_at": delivery.next_attempt_at,
+        "created_at": delivery.created_at,
+    }
+
+
+def _summary_fields(doc: Document) -> Document:
+    """The bookkeeping of a stored delivery. A document that lacks some of it (one an old version wrote,
+    say) still loads, so that sending it fails that delivery alone instead of the whole batch."""
+    message = doc.get("message")
+    next_attempt_at = doc.get("next_attempt_at") or doc.get("created_at") or datetime.fromtimestamp(0, UTC)
+    return {
+        "id": doc["_id"],
+        "event_id": doc.get("event_id", ""),
+        "booking_id": doc.get("booking_id", ""),
+        "channel": "sms" if doc.get("channel") == "sms" else "email",
+        "kind": doc.get("kind", ""),
+        "to": doc.get("to", ""),
+        "subject": message.get("subject") if isinstance(message, dict) else None,
+        "status": doc.get("status", "pending"),
+        "attempts": doc.get("attempts", 0),
+        "next_attempt_at": next_attempt_at,
+        "created_at": doc.get("created_at") or next_attempt_at,
+        "last_error": doc.get("last_error"),
+        "sent_at": doc.get("sent_at"),
+        "failed_at": doc.get("failed_at"),
+    }
+
+
+def _to_delivery(doc: Document) -> Delivery:
+    return Delivery(**_summary_fields(doc), message=_to_message(doc))
+
+
+def _to_message(doc: Document) -> Outgoing | None:
+    """The stored message, or None when it cannot be read back (say, a document an old version wrote)."""
+    try:
+        payload = doc["message"]
+        if doc["channel"] == "sms":
+            return Sms(kind=doc["kind"], to=doc["to"], text=payload["text"])
+        return Email(
+            kind=doc["kind"],
+            to=doc["to"],
+            subject=payload["subject"],
+            text=payload["text"],
+            html=payload["html"],
+            calendar=payload.get("calendar"),
+            method=payload.get("method"),
+        )
+    except (KeyError, TypeError, AttributeError):
+        return None
+
+
+def _to_reminder(doc: Document) -> Reminder:
+    return Reminder(
+        booking_id=doc["_id"],
+        booking=BookingDetails.model_validate(doc["booking"]),
+        slot=Slot.model_validate(doc["slot"]),
+        status_url=doc["status_url"],
+        sequence=doc["sequence"],
+        due_at=doc["due_at"],
+        status=doc["status"],
+    )
