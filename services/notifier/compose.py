@@ -95,7 +95,9 @@ def rescheduled(data: BookingRescheduledData, *, mail_from: str, now: datetime) 
     if previous is not None and not same_consultant:
         # The talk moved to another consultant: take it out of the first one's calendar.
         reason = "Oplægget er flyttet til en anden oplægsholder."
-        out.append(_cancel_invite(data.booking_id, data.booking, previous, data.sequence, organizer, now, reason))
+        out.append(
+            _invite(data.booking_id, data.booking, previous, data.sequence, organizer, now, cancel_reason=reason)
+        )
     out.append(
         _invite(
             data.booking_id,
@@ -118,9 +120,8 @@ def cancelled(data: BookingCancelledData, *, mail_from: str, now: datetime) -> l
     booking, lang, slot = data.booking, data.booking.language, data.slot
     out: list[Outgoing] = []
     if slot is not None:
-        out.append(
-            _cancel_invite(data.booking_id, booking, slot, data.sequence, _organizer(mail_from), now, data.reason)
-        )
+        organizer = _organizer(mail_from)
+        out.append(_invite(data.booking_id, booking, slot, data.sequence, organizer, now, cancel_reason=data.reason))
     context = {
         **_base_context(data.booking_id, booking, lang),
         "details": _details(data.booking_id, booking, lang, slot=slot),
@@ -368,35 +369,11 @@ def _invite(
     now: datetime,
     *,
     previous: Slot | None = None,
+    cancel_reason: str | None = None,
 ) -> Email:
-    extra = {"previous_when": _when(previous.start, previous.end, "da") if previous else None}
-    subject = _consultant_subject("invite_updated" if previous else "invite", booking, slot)
-    return _calendar_email("invite", subject, "REQUEST", booking_id, booking, slot, sequence, organizer, now, extra)
-
-
-def _cancel_invite(
-    booking_id: str, booking: BookingDetails, slot: Slot, sequence: int, organizer: str, now: datetime, reason: str
-) -> Email:
-    extra = {"reason": reason.strip()}
-    subject = _consultant_subject("cancel_invite", booking, slot)
-    return _calendar_email(
-        "cancel_invite", subject, "CANCEL", booking_id, booking, slot, sequence, organizer, now, extra
-    )
-
-
-def _calendar_email(
-    kind: str,
-    subject: str,
-    method: Literal["REQUEST", "CANCEL"],
-    booking_id: str,
-    booking: BookingDetails,
-    slot: Slot,
-    sequence: int,
-    organizer: str,
-    now: datetime,
-    extra: dict[str, Any],
-) -> Email:
-    """The consultant's e-mail carrying the invite (or its cancellation) for ``slot``."""
+    """The consultant's e-mail carrying the invite for ``slot`` (``previous``: the time it moved from),
+    or, with a ``cancel_reason`` (possibly empty), the invite's cancellation."""
+    method: Literal["REQUEST", "CANCEL"] = "REQUEST" if cancel_reason is None else "CANCEL"
     calendar = build_invite(
         method=method,
         booking_id=booking_id,
@@ -406,5 +383,12 @@ def _calendar_email(
         organizer_email=organizer,
         dtstamp=now,
     )
-    context = {**_consultant_context(booking_id, booking, slot), **extra}
+    context = _consultant_context(booking_id, booking, slot)
+    if cancel_reason is None:
+        kind, subject_key = "invite", "invite_updated" if previous else "invite"
+        context["previous_when"] = _when(previous.start, previous.end, "da") if previous else None
+    else:
+        kind, subject_key = "cancel_invite", "cancel_invite"
+        context["reason"] = cancel_reason.strip()
+    subject = _consultant_subject(subject_key, booking, slot)
     return _email(kind, slot.consultant.email, subject, "da", context, calendar=calendar, method=method)

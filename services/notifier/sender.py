@@ -113,15 +113,18 @@ class Sender:
         async with self._limit:
             if self._stopping:
                 return
-            failure: TransientDeliveryError | PermanentDeliveryError | None = None
+            outcome: Outcome
             try:
                 await self._deliver(delivery)
-            except (TransientDeliveryError, PermanentDeliveryError) as exc:
-                failure = exc
+                outcome = Sent(self._clock())
+            except TransientDeliveryError as exc:
+                outcome = delivery.after_passing_failure(exc.reason, self._clock(), self._delays)
+            except PermanentDeliveryError as exc:
+                outcome = Failed(self._clock(), exc.reason)
             except Exception as exc:  # a message that cannot even be built: retrying will not help
                 log.exception("delivery could not be built", extra={"delivery": delivery.id})
-                failure = PermanentDeliveryError(f"could not build the message: {type(exc).__name__}")
-            await self._record(delivery, claim, failure)
+                outcome = Failed(self._clock(), f"could not build the message: {type(exc).__name__}")
+            await self._record(delivery, claim, outcome)
             unsent.discard(delivery.id)
 
     async def _deliver(self, delivery: Delivery) -> None:
@@ -137,20 +140,9 @@ class Sender:
             # Stored text may predate the intake's character rules: an SMS is one clean line.
             await self._sms.send(one_line(message.to), one_line(message.text))
 
-    def _outcome(self, delivery: Delivery, failure: TransientDeliveryError | PermanentDeliveryError | None) -> Outcome:
-        now = self._clock()
-        if failure is None:
-            return Sent(now)
-        if isinstance(failure, PermanentDeliveryError):
-            return Failed(now, failure.reason)
-        return delivery.after_passing_failure(failure.reason, now, self._delays)
-
-    async def _record(
-        self, delivery: Delivery, claim: str, failure: TransientDeliveryError | PermanentDeliveryError | None
-    ) -> None:
+    async def _record(self, delivery: Delivery, claim: str, outcome: Outcome) -> None:
         """Store what happened to one delivery. While the database is away this waits and tries
         again for most of the claim's lease: a sent mail recorded late is better than one sent twice."""
-        outcome = self._outcome(delivery, failure)
         give_up = asyncio.get_running_loop().time() + RECORD_PATIENCE.total_seconds()
         wait = 0.2
         while True:

@@ -8,6 +8,7 @@ can look at what was stored, claimed, sent and recorded.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -71,7 +72,7 @@ class FakeDeliveryStore:
                 self.deliveries[delivery_id] = replace(self.deliveries[delivery_id], next_attempt_at=now)
 
     async def list(self, status: Status | None, booking_id: str | None, limit: int) -> list[DeliverySummary]:
-        found = [
+        found: list[DeliverySummary] = [
             d
             for d in self.deliveries.values()
             if (status is None or d.status == status) and (booking_id is None or d.booking_id == booking_id)
@@ -121,7 +122,7 @@ class FakeDeliveryStore:
         assert isinstance(reminder, Reminder), reminder
         return reminder
 
-    def messages(self) -> list[Outgoing]:
+    def messages(self) -> builtins.list[Outgoing]:  # (``list`` here is the method above)
         """The stored messages, in the order they were stored."""
         return [d.message for d in self.deliveries.values() if d.message is not None]
 

@@ -1,4 +1,4 @@
-"""The notifier service end to end on its own (issue 4, item 7).
+"""The notifier service end to end on its own.
 
 The notifier runs in-process (``aiohttp.test_utils.TestServer``) on real RabbitMQ and a MongoDB-protocol
 server. A test plays the other services: it publishes events to the ``inspiration.events`` exchange,

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -25,7 +25,9 @@ def add_routes(app: web.Application) -> None:
 
 
 def delivery_json(delivery: DeliverySummary) -> dict[str, Any]:
-    return {k: utc_iso(v) if isinstance(v, datetime) else v for k, v in asdict(delivery).items()}
+    """The delivery's bookkeeping (never its message's bodies), times in UTC ISO 8601."""
+    values = {field.name: getattr(delivery, field.name) for field in fields(DeliverySummary)}
+    return {k: utc_iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
 
 async def list_deliveries(request: web.Request) -> web.Response:
