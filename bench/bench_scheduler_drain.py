@@ -1,4 +1,4 @@
-"""Benchmark (issue 3, item 8b): drain 2,000 queued booking requests with 1 and with 3 scheduler processes.
+"""Benchmark: drain 2,000 queued booking requests with 1 and with 3 scheduler processes.
 
     python bench/bench_scheduler_drain.py [--requests 2000] [--replicas 1 3] [--seed 7]
 

@@ -1,4 +1,4 @@
-"""Benchmark of the scheduler's slot search (issue 3, item 8a). Prints figures; not a test.
+"""Benchmark of the scheduler's slot search (figures in docs/performance.md). Prints figures; not a test.
 
     python bench/bench_slot_search.py [--requests 5000] [--seed 7]
 

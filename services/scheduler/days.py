@@ -50,9 +50,6 @@ class BookedTalk:
             notes=details.notes,
         )
 
-    def is_at(self, slot: Slot) -> bool:
-        return self.start == slot.start
-
 
 @dataclass(frozen=True, slots=True)
 class Day:
@@ -74,7 +71,7 @@ class Day:
         def stays(talk: BookedTalk) -> bool:
             if talk.booking_id != booking_id:
                 return True
-            return keep is not None and keep.consultant.id == self.consultant_id and talk.is_at(keep)
+            return keep is not None and keep.consultant.id == self.consultant_id and talk.start == keep.start
 
         return dataclasses.replace(self, talks=tuple(t for t in self.talks if stays(t)))
 

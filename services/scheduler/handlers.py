@@ -149,7 +149,7 @@ async def _search_and_reserve(
     days = days_needed(request, now, deps.limits)
     busy = await deps.busy.busy_for(consultants.keys(), days, now)
     for _ in range(MAX_ATTEMPTS):
-        loaded = _by_key(await deps.calendar.load_days(consultants, days))
+        loaded = _by_key(await deps.calendar.load_days(consultants.keys(), days))
         calendar = calendar_of(loaded.values())
         busy.add_to(calendar)
         result = place(request, list(consultants.values()), calendar, now=now, limits=deps.limits)

@@ -1,4 +1,4 @@
-"""Busy times of the consultants' own calendars in the slot search (services.scheduler.domain, issue 14).
+"""Busy times of the consultants' own calendars in the slot search (services.scheduler.domain).
 
 A busy time blocks a start exactly as a talk does, with the same single travel buffer, in a
 placement, in the proposed alternatives and in ``why_not``; it never counts as a talk.
