@@ -91,7 +91,7 @@ class CalendarStore(Protocol):
     async def consultants(self) -> list[Consultant]: ...
 
     async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
-        """The stored days among these (a day with no talks stored may be missing)."""
+        """These consultants' stored days among ``days`` (a day never written to is missing)."""
         ...
 
     async def write_day(self, day: Day) -> bool:
