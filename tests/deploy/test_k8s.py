@@ -99,7 +99,10 @@ def test_deployment_has_probes_resources_and_graceful_shutdown(name: str) -> Non
     container = _container(name)
     assert container["command"] == ["python", "-m", f"services.{name}"]
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"http": APPS[name]}
+    config = _one("ConfigMap", "inspiration-config")["data"]
+    assert ports == {"http": APPS[name], "ops": int(config["OPS_PORT"])}, "metrics on the ops port, not the public one"
+    annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+    assert annotations["prometheus.io/port"] == config["OPS_PORT"]
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     for kind in ("requests", "limits"):
