@@ -95,7 +95,7 @@ class ExternalCalendars:
             for consultant in consultants
         }
 
-    # --- the handlers' port (BusyTimesSource) -------------------------------------------------------------------------
+    # --- the handlers' port (BusyTimesSource) ---------------------------------------------------
 
     async def busy_for(self, consultant_ids: Collection[str], days: Collection[date], now: datetime) -> BusyTimes:
         buckets, state_docs = await self.store.load_for_search(consultant_ids, days)
