@@ -93,7 +93,8 @@ def details(*starts: datetime) -> BookingDetails:
 
 
 def requested(booking_id: str, *starts: datetime) -> BookingRequested:
-    data = BookingRequestedData(booking_id=booking_id, booking=details(*starts), status_url=f"https://b.test/{booking_id}")
+    url = f"https://booking.test/bookings/{booking_id}"
+    data = BookingRequestedData(booking_id=booking_id, booking=details(*starts), status_url=url)
     event = new_event(data, now=NOW)
     assert isinstance(event, BookingRequested)
     return event
