@@ -1,4 +1,4 @@
-"""Benchmark of the consultants' own calendars (issue 14, item 5). Prints figures; not a test.
+"""Benchmark of the consultants' own calendars. Prints figures; not a test.
 
     python bench/bench_calendars.py [--events 5000] [--rounds 5] [--requests 5000] [--seed 7]
 

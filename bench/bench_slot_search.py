@@ -1,4 +1,4 @@
-"""Benchmark of the scheduler's slot search (issue 3, item 8a). Prints figures; not a test.
+"""Benchmark of the scheduler's slot search (figures in docs/performance.md). Prints figures; not a test.
 
     python bench/bench_slot_search.py [--requests 5000] [--seed 7]
 
@@ -31,10 +31,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from services.scheduler.domain import (
+    Choice,
     Consultant,
     DictCalendar,
     NoPlacement,
-    Placement,
     SearchLimits,
     Talk,
     TalkRequest,
@@ -138,7 +138,7 @@ def run(
         result = place(request, consultants, calendar, now=NOW, limits=limits)
         elapsed = (clock.perf_counter() - started) * 1000
         times.append(elapsed)
-        if isinstance(result, Placement):
+        if isinstance(result, Choice):
             placed_times.append(elapsed)
         else:
             assert isinstance(result, NoPlacement)

@@ -8,17 +8,15 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from services.scheduler import api
 from services.scheduler.calendars.service import EXTERNAL_CALENDARS, calendars_ctx
 from services.scheduler.calendars.store import INDEXES as CALENDAR_INDEXES
 from services.scheduler.consultants import load_file
-from services.scheduler.context import PLANNER, STORE
+from services.scheduler.context import CALENDAR, DEPS
 from services.scheduler.domain import SearchLimits
-from services.scheduler.handlers import HANDLERS
-from services.scheduler.planner import Planner
-from services.scheduler.store import INDEXES, SchedulerStore
+from services.scheduler.handlers import HANDLERS, Deps, save_consultant
+from services.scheduler.http import api, feed
+from services.scheduler.store import INDEXES, PLACEMENTS, MongoCalendarStore, MongoPlacementStore
 from services.topology import ALL_QUEUES, SCHEDULER_QUEUE
-from shared.contracts.events import Event
 from shared.infra.messaging import Handler
 from shared.infra.ops import add_dead_letter_routes
 from shared.infra.resources import DB, RELAYS, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
@@ -28,41 +26,38 @@ from shared.infra.web import service_app
 
 log = logging.getLogger(__name__)
 
-PLACEMENTS = "placements"
 
-
-async def planner_ctx(app: web.Application) -> AsyncIterator[None]:
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The stores and the handlers' dependencies; the consultants of ``CONSULTANTS_FILE``, if set."""
     settings = app[SETTINGS]
-    store = SchedulerStore(app[DB])
+    calendar = MongoCalendarStore(app[DB])
     calendars = app[EXTERNAL_CALENDARS]
-    app[STORE] = store
-    app[PLANNER] = Planner(
-        store,
-        SearchLimits(
+    app[CALENDAR] = calendar
+    app[DEPS] = Deps(
+        placements=MongoPlacementStore(app[DB], published=lambda: _wake_relay(app)),
+        calendar=calendar,
+        busy=calendars,
+        limits=SearchLimits(
             min_notice=timedelta(days=settings.min_notice_days), max_ahead=timedelta(days=settings.max_ahead_days)
         ),
-        busy=calendars,
     )
     if settings.consultants_file:
         consultants = load_file(settings.consultants_file, calendars.input_context())
         for consultant in consultants:
-            await store.upsert_consultant(consultant)
-            await calendars.consultant_saved(consultant.id, consultant.external_calendars)
+            await save_consultant(calendar, calendars, consultant)
         log.info("loaded %d consultants from %s", len(consultants), settings.consultants_file)
     yield
 
 
-def planner_handler(app: web.Application) -> Handler:
-    route = dispatcher(HANDLERS, app[PLANNER])
+def _wake_relay(app: web.Application) -> None:
+    """An outcome and its event were just stored: publish it now, not at the relay's next poll."""
+    relay = app[RELAYS].get(PLACEMENTS)
+    if relay is not None:
+        relay.wake()
 
-    async def handle(event: Event) -> None:
-        await route(event)
-        # The outcome and its event were just stored: publish it now, not at the relay's next poll.
-        relay = app[RELAYS].get(PLACEMENTS)
-        if relay is not None:
-            relay.wake()
 
-    return handle
+def _consume(app: web.Application) -> Handler:
+    return dispatcher(HANDLERS, app[DEPS])
 
 
 def create_app(settings: Settings) -> web.Application:
@@ -71,12 +66,13 @@ def create_app(settings: Settings) -> web.Application:
         [
             mongo_ctx({**INDEXES, **CALENDAR_INDEXES}),
             calendars_ctx,
-            planner_ctx,
+            scheduler_ctx,
             amqp_ctx(ALL_QUEUES),
             relay_ctx(PLACEMENTS),
-            consumer_ctx(SCHEDULER_QUEUE, planner_handler),
+            consumer_ctx(SCHEDULER_QUEUE, _consume),
         ]
     )
     add_dead_letter_routes(app, SCHEDULER_QUEUE)
     app.add_routes(api.routes)
+    app.add_routes(feed.routes)
     return app

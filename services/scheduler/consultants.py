@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import date, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -46,7 +47,7 @@ class Absence(BaseModel):
 
 
 class ConsultantIn(BaseModel):
-    """The consultant of DESIGN §3, as stored and as the API returns it."""
+    """A consultant as the admin gives it (API body or YAML file), as stored and as the API returns it."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
 
@@ -61,7 +62,7 @@ class ConsultantIn(BaseModel):
     travel_buffer_minutes: Annotated[int, Field(ge=0, le=240)] = 60
     max_talks_per_day: Annotated[int, Field(ge=1, le=10)] = 2
     themes: list[str] | None = None  # None: gives every theme
-    # Busy times from the consultant's own calendars (issue 14). Validate input from a person with
+    # Busy times from the consultant's own calendars. Validate input from a person with
     # the context of ``ExternalCalendars.input_context()``, which seals CalDAV passwords.
     external_calendars: list[ExternalCalendar] = Field(default_factory=list, max_length=10)
 
@@ -113,6 +114,14 @@ class ConsultantIn(BaseModel):
             max_talks_per_day=self.max_talks_per_day,
             themes=frozenset(self.themes) if self.themes is not None else None,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConsultant:
+    """A consultant as stored: with the secret token of its calendar feed URL."""
+
+    consultant: ConsultantIn
+    feed_token: str
 
 
 def errors_of(exc: ValidationError, lang: str = "da") -> list[dict[str, str]]:

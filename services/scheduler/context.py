@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.scheduler.planner import Planner
-from services.scheduler.store import SchedulerStore
+from services.scheduler.handlers import Deps
+from services.scheduler.store import MongoCalendarStore
 
-STORE = web.AppKey("store", SchedulerStore)
-PLANNER = web.AppKey("planner", Planner)
+CALENDAR = web.AppKey("calendar", MongoCalendarStore)  # consultants and their talks
+DEPS = web.AppKey("deps", Deps)  # what the event handlers work with

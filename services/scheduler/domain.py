@@ -1,4 +1,4 @@
-"""The scheduler's slot search, as pure domain code (issue 3, item 2).
+"""The scheduler's slot search, as pure domain code.
 
 No I/O happens here: the caller loads the consultants and, for exactly the local dates that
 :func:`days_needed` returns, their talks, wraps them in a :class:`Calendar` (usually a
@@ -51,8 +51,8 @@ converted with :func:`shared.text.localtime.localize`, so a 13:00 talk stays 13:
 changes (2027-03-28, 2027-10-31); a wall time skipped by the spring change is not a candidate.
 Durations and buffers are real elapsed time.
 
-Small deviations from the design sketch (documented here on purpose)
---------------------------------------------------------------------
+Details worth knowing (documented here on purpose)
+--------------------------------------------------
 * :func:`fits` checks only the consultant's calendar (absence, weekday, hours, buffers, daily
   maximum); the theme and the notice window are request-level and are checked by :func:`place`
   (and by :func:`gives_theme` / :func:`within_limits`). :func:`why_not` gives the reason in English.
@@ -78,10 +78,10 @@ from shared.text.localtime import LOCAL_TZ, NonexistentLocalTime, localize, to_l
 __all__ = [
     "Busy",
     "Calendar",
+    "Choice",
     "Consultant",
     "DictCalendar",
     "NoPlacement",
-    "Placement",
     "SearchLimits",
     "Talk",
     "TalkRequest",
@@ -214,7 +214,9 @@ class Calendar(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
-class Placement:
+class Choice:
+    """Who gives the talk and when, as the search chose it (not reserved yet)."""
+
     consultant_id: str
     start: datetime  # UTC
     end: datetime  # UTC
@@ -567,7 +569,7 @@ def place(
     *,
     now: datetime,
     limits: SearchLimits = SearchLimits(),
-) -> Placement | NoPlacement:
+) -> Choice | NoPlacement:
     """Place the talk at the first preferred start where some consultant fits, or propose alternatives.
 
     ``calendar`` must hold the talks of the candidate consultants for (at least) the local dates
@@ -590,7 +592,7 @@ def place(
             chosen = candidates[0]
             if len(candidates) > 1:  # fewest talks that ISO week, then consultant id (already sorted)
                 chosen = min(candidates, key=lambda c: search.week_load(c, day))
-            return Placement(chosen.id, start, start + request.duration)
+            return Choice(chosen.id, start, start + request.duration)
 
     reasons = " | ".join(search.explain(start.astimezone(UTC)) for start in request.preferred_starts)
     alternatives = _alternatives(search, request, limits.alternatives) if limits.alternatives > 0 else []

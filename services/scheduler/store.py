@@ -1,50 +1,137 @@
-"""The scheduler's collections.
+"""What the scheduler's handlers read and write (the Protocols), and the MongoDB adapters.
+
+Collections:
 
 * ``consultants``: one document per consultant (``ConsultantIn`` fields plus a feed token).
 * ``consultant_days``: one document per consultant and local day holding that day's talks and a
   ``version``. A reservation rewrites the day only if the version is still the one the search
   read, so two replicas can never both book overlapping time: the loser re-runs the search.
-* ``placements``: the scheduler's view of each booking (state, slot, invite sequence), with an
-  embedded outbox, and a lease so only one worker handles a booking at a time.
+* ``placements``: the scheduler's view of each booking (:class:`~services.scheduler.placement.Placement`)
+  with an embedded outbox (its outcome events), and a lease so only one worker handles a booking
+  at a time.
+
+Typed objects cross this boundary; MongoDB documents and update operators stay in this module.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Protocol
 
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.scheduler.consultants import ConsultantIn, new_feed_token
-from services.scheduler.domain import DictCalendar, Talk
+from services.scheduler.calendars.sources import ExternalCalendar
+from services.scheduler.calendars.status import BusyTimes
+from services.scheduler.consultants import ConsultantIn, StoredConsultant, new_feed_token
+from services.scheduler.days import BookedTalk, Day
+from services.scheduler.domain import Consultant
+from services.scheduler.placement import Outcome, Placement, Status
+from shared.contracts.models import BookingDetails, Slot
 from shared.infra.messaging import RetryLater
-from shared.infra.outbox import OUTBOX_INDEXES
-from shared.text.localtime import to_local
+from shared.infra.mongo import Document
+from shared.infra.outbox import OUTBOX_INDEXES, merge_updates, outbox_update
 
-Document = dict[str, Any]
+PLACEMENTS = "placements"
 LEASE = timedelta(seconds=30)
 FREE = {"lease_until": datetime(1970, 1, 1, tzinfo=UTC), "claim": None}
 
 INDEXES = {
     "consultants": [IndexModel([("feed_token", 1)], unique=True)],
     "consultant_days": [IndexModel([("talks.booking_id", 1)]), IndexModel([("consultant_id", 1), ("day", 1)])],
-    "placements": [IndexModel(OUTBOX_INDEXES), IndexModel([("status", 1)])],
+    PLACEMENTS: [IndexModel(OUTBOX_INDEXES), IndexModel([("status", 1)])],
     "processed_events": [],
 }
 
 
+class BookingBusy(RetryLater):
+    """Another worker holds this booking's lease; the message is retried once it may be free
+    (a lease left by a crashed worker runs out after ``LEASE``): this is waiting, not failing."""
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """A booking's lease, taken: the placement as read, and the token that proves the lease."""
+
+    placement: Placement
+    token: str
+    fresh: bool = False  # the placement was created by this claim: no earlier attempt left anything
+
+
+# --- the ports ---------------------------------------------------------------------------------------
+
+
+class PlacementStore(Protocol):
+    async def claim(self, booking_id: str, now: datetime, *, new: Placement | None = None) -> Claim | None:
+        """Take the booking's lease; ``new``: the placement to create if there is none.
+
+        Returns None if there is no placement (and ``new`` is None). Raises :class:`BookingBusy`
+        while another worker holds the lease."""
+        ...
+
+    async def release(self, claim: Claim) -> None:
+        """Give the lease back, changing nothing."""
+        ...
+
+    async def finish(self, claim: Claim, outcome: Outcome) -> bool:
+        """Store the new placement and its event in one write and give the lease back; False if
+        the lease was lost meanwhile (then nothing is stored). The event is published soon after."""
+        ...
+
+
+class CalendarStore(Protocol):
+    """The consultants, and the talks in their days."""
+
+    async def consultants(self) -> list[Consultant]: ...
+
+    async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
+        """These consultants' stored days among ``days`` (a day never written to is missing)."""
+        ...
+
+    async def write_day(self, day: Day) -> bool:
+        """Store the day if its stored version is still ``day.version`` (optimistic locking)."""
+        ...
+
+    async def days_holding(self, booking_id: str) -> list[Day]: ...
+
+
+class BusyTimesSource(Protocol):
+    """The busy times of the consultants' own calendars (:mod:`services.scheduler.calendars`)."""
+
+    async def busy_for(self, consultant_ids: Collection[str], days: Collection[date], now: datetime) -> BusyTimes: ...
+
+
+class OwnCalendars(Protocol):
+    """Reads the consultants' own calendars (:mod:`services.scheduler.calendars`)."""
+
+    async def consultant_saved(self, consultant_id: str, sources: Sequence[ExternalCalendar]) -> None:
+        """Read the consultant's calendars now, and forget the ones removed."""
+        ...
+
+    async def consultant_deleted(self, consultant_id: str) -> None: ...
+
+
+class ConsultantStore(Protocol):
+    """What adding, changing and removing a consultant needs."""
+
+    async def upsert_consultant(self, consultant: ConsultantIn) -> tuple[StoredConsultant, bool]: ...
+
+    async def has_future_talks(self, consultant_id: str, today: date) -> bool: ...
+
+    async def delete_consultant(self, consultant_id: str) -> bool: ...
+
+
+# --- MongoDB ---------------------------------------------------------------------------------------------
+
+
 def day_id(consultant_id: str, day: date) -> str:
     return f"{consultant_id}|{day.isoformat()}"
-
-
-def local_day(moment: datetime) -> date:
-    return to_local(moment).date()
 
 
 def date_runs(days: Iterable[date], gap: int = 7) -> list[tuple[date, date]]:
@@ -58,41 +145,104 @@ def date_runs(days: Iterable[date], gap: int = 7) -> list[tuple[date, date]]:
     return runs
 
 
-class BookingBusy(RetryLater):
-    """Another worker holds this booking's lease; the message is retried once it may be free
-    (a lease left by a crashed worker runs out after ``LEASE``): this is waiting, not failing."""
+class MongoPlacementStore:
+    """:class:`PlacementStore` on MongoDB; ``published`` is called after an outcome is committed
+    (the app wakes the outbox relay with it, so the event goes out now, not at the next poll)."""
+
+    def __init__(self, db: AsyncDatabase[Document], published: Callable[[], None] = lambda: None) -> None:
+        self.placements = db[PLACEMENTS]
+        self._published = published
+
+    async def claim(self, booking_id: str, now: datetime, *, new: Placement | None = None) -> Claim | None:
+        token = uuid.uuid4().hex
+        lease = {"lease_until": now + LEASE, "claim": token}
+        if new is not None:
+            try:
+                details = {"booking": new.booking.model_dump(mode="python"), "status_url": new.status_url}
+                await self.placements.insert_one(
+                    {"_id": booking_id, **details, **_state_fields(new), **lease, "created_at": now}
+                )
+                return Claim(new, token, fresh=True)
+            except DuplicateKeyError:
+                pass
+        # A free lease is one that ran out: ``release`` sets it to the epoch (no $or needed).
+        taken = await self.placements.update_one({"_id": booking_id, "lease_until": {"$lt": now}}, {"$set": lease})
+        if taken.modified_count == 1:
+            claimed = await self.placements.find_one({"_id": booking_id, "claim": token}, {"outbox": 0})
+            if claimed is not None:
+                return Claim(_placement_of(claimed), token)
+        if await self.placements.find_one({"_id": booking_id}, {"_id": 1}) is None:
+            return None
+        raise BookingBusy(booking_id)
+
+    async def release(self, claim: Claim) -> None:
+        await self.placements.update_one({"_id": claim.placement.booking_id, "claim": claim.token}, {"$set": FREE})
+
+    async def finish(self, claim: Claim, outcome: Outcome) -> bool:
+        placement = outcome.placement
+        update = merge_updates(
+            {"$set": {**_state_fields(placement), **FREE}},
+            outbox_update([outcome.event], outcome.event.occurred_at),
+        )
+        result = await self.placements.update_one({"_id": placement.booking_id, "claim": claim.token}, update)
+        if result.modified_count != 1:
+            return False
+        self._published()
+        return True
 
 
-@dataclass
-class Days:
-    """The talks of the loaded days, and the version each day document had when read."""
+def _state_fields(placement: Placement) -> Document:
+    """What an outcome changes (the booking's details and status URL never change)."""
+    fields: Document = {
+        "status": placement.status.value,
+        "slot": placement.slot.model_dump(mode="python") if placement.slot else None,
+        "sequence": placement.sequence,
+        "revision": placement.revision,
+        "applied": list(placement.applied),
+    }
+    if placement.updated_at is not None:
+        fields["updated_at"] = placement.updated_at
+    return fields
 
-    calendar: DictCalendar
-    versions: dict[str, int]
-    talks: dict[str, list[Document]]
+
+def _placement_of(doc: Document) -> Placement:
+    return Placement(
+        booking_id=doc["_id"],
+        booking=BookingDetails.model_validate(doc["booking"]),
+        status_url=doc["status_url"],
+        status=Status(doc["status"]),
+        slot=Slot.model_validate(doc["slot"]) if doc.get("slot") else None,
+        sequence=doc.get("sequence", 0),
+        revision=doc.get("revision", 0),
+        applied=tuple(doc.get("applied", ())),
+        updated_at=doc.get("updated_at"),
+    )
 
 
-class SchedulerStore:
+class MongoCalendarStore:
+    """:class:`CalendarStore` and :class:`ConsultantStore` on MongoDB, and what the admin API and
+    the calendar feed read."""
+
     def __init__(self, db: AsyncDatabase[Document]) -> None:
-        self.consultants = db["consultants"]
-        self.days = db["consultant_days"]
-        self.placements = db["placements"]
+        self._consultants = db["consultants"]
+        self._days = db["consultant_days"]
 
     # --- consultants -------------------------------------------------------------------------------
 
-    async def list_consultants(self) -> list[Document]:
-        return await self.consultants.find({}).sort("_id", 1).to_list()
+    async def list_consultants(self) -> list[StoredConsultant]:
+        return [_consultant_of(doc) for doc in await self._consultants.find({}).sort("_id", 1).to_list()]
 
-    async def all_consultants(self) -> list[ConsultantIn]:
-        return [consultant_of(doc) for doc in await self.list_consultants()]
+    async def consultants(self) -> list[Consultant]:
+        return [stored.consultant.to_domain() for stored in await self.list_consultants()]
 
-    async def get_consultant(self, consultant_id: str) -> Document | None:
-        return await self.consultants.find_one({"_id": consultant_id})
+    async def get_consultant(self, consultant_id: str) -> StoredConsultant | None:
+        doc = await self._consultants.find_one({"_id": consultant_id})
+        return _consultant_of(doc) if doc is not None else None
 
-    async def upsert_consultant(self, consultant: ConsultantIn) -> tuple[Document, bool]:
-        """Create or replace; the feed token survives replacement. Returns (document, created)."""
+    async def upsert_consultant(self, consultant: ConsultantIn) -> tuple[StoredConsultant, bool]:
+        """Create or replace; the feed token survives replacement. Returns (consultant, created)."""
         fields = consultant.model_dump(mode="json", exclude={"id"})
-        before = await self.consultants.find_one_and_update(
+        before = await self._consultants.find_one_and_update(
             {"_id": consultant.id},
             {"$set": {**fields, "updated_at": datetime.now(UTC)}, "$setOnInsert": {"feed_token": new_feed_token()}},
             upsert=True,
@@ -103,105 +253,62 @@ class SchedulerStore:
         return after, before is None
 
     async def delete_consultant(self, consultant_id: str) -> bool:
-        return (await self.consultants.delete_one({"_id": consultant_id})).deleted_count == 1
+        return (await self._consultants.delete_one({"_id": consultant_id})).deleted_count == 1
 
     async def has_future_talks(self, consultant_id: str, today: date) -> bool:
         query = {"consultant_id": consultant_id, "day": {"$gte": today.isoformat()}, "talks.0": {"$exists": True}}
-        return await self.days.find_one(query, {"_id": 1}) is not None
+        return await self._days.find_one(query, {"_id": 1}) is not None
 
-    async def consultant_by_feed_token(self, consultant_id: str, token: str) -> Document | None:
-        return await self.consultants.find_one({"_id": consultant_id, "feed_token": token})
+    async def consultant_by_feed_token(self, consultant_id: str, token: str) -> StoredConsultant | None:
+        doc = await self._consultants.find_one({"_id": consultant_id, "feed_token": token})
+        return _consultant_of(doc) if doc is not None else None
 
-    async def talks_of(self, consultant_id: str, since: date) -> list[Document]:
-        cursor = self.days.find({"consultant_id": consultant_id, "day": {"$gte": since.isoformat()}})
-        return [talk for doc in await cursor.to_list() for talk in doc.get("talks", [])]
+    async def talks_of(self, consultant_id: str, since: date) -> list[BookedTalk]:
+        cursor = self._days.find({"consultant_id": consultant_id, "day": {"$gte": since.isoformat()}})
+        return [talk for doc in await cursor.to_list() for talk in _day_of(doc).talks]
 
     # --- calendar days ------------------------------------------------------------------------------
 
-    async def load_days(self, consultant_ids: Iterable[str], days: Iterable[date]) -> Days:
-        """The talks of exactly these days, read per consultant and run of nearby dates (an index
-        range each), all at once."""
+    async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
+        """Read per consultant and run of nearby dates (an index range each), all at once."""
         wanted = {d.isoformat() for d in days}
         queries = [
             {"consultant_id": consultant_id, "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
             for consultant_id in consultant_ids
             for first, last in date_runs(days)
         ]
-        results = await asyncio.gather(*(self.days.find(query).to_list() for query in queries))
-        calendar = DictCalendar()
-        versions: dict[str, int] = {}
-        talks: dict[str, list[Document]] = {}
-        for doc in (doc for docs in results for doc in docs if doc["day"] in wanted):
-            versions[doc["_id"]] = doc["version"]
-            talks[doc["_id"]] = doc.get("talks", [])
-            for talk in doc.get("talks", []):
-                calendar.add(doc["consultant_id"], Talk(talk["booking_id"], talk["start"], talk["end"]))
-        return Days(calendar, versions, talks)
+        results = await asyncio.gather(*(self._days.find(query).to_list() for query in queries))
+        return [_day_of(doc) for docs in results for doc in docs if doc["day"] in wanted]
 
-    async def write_day(self, consultant_id: str, day: date, expected_version: int, talks: Sequence[Document]) -> bool:
-        """Replace a day's talks if nobody changed the day since it was read (optimistic locking)."""
-        key = day_id(consultant_id, day)
-        if expected_version == 0:
+    async def write_day(self, day: Day) -> bool:
+        key = day_id(day.consultant_id, day.day)
+        talks = [dataclasses.asdict(talk) for talk in day.talks]
+        if day.version == 0:
             try:
-                await self.days.insert_one(
-                    {
-                        "_id": key,
-                        "consultant_id": consultant_id,
-                        "day": day.isoformat(),
-                        "version": 1,
-                        "talks": list(talks),
-                    }
-                )
+                fields = {"consultant_id": day.consultant_id, "day": day.day.isoformat(), "version": 1, "talks": talks}
+                await self._days.insert_one({"_id": key, **fields})
             except DuplicateKeyError:
                 return False
             return True
-        result = await self.days.update_one(
-            {"_id": key, "version": expected_version},
-            {"$set": {"talks": list(talks)}, "$inc": {"version": 1}},
+        result = await self._days.update_one(
+            {"_id": key, "version": day.version}, {"$set": {"talks": talks}, "$inc": {"version": 1}}
         )
         return result.modified_count == 1
 
-    async def days_holding(self, booking_id: str) -> list[Document]:
-        return await self.days.find({"talks.booking_id": booking_id}).to_list()
-
-    # --- placements -----------------------------------------------------------------------------------
-
-    async def claim(self, booking_id: str, *, create: Document | None, now: datetime) -> tuple[Document, str] | None:
-        """Take this booking's lease. ``create``: the fields of a new placement if none exists.
-
-        Returns the placement and the claim token, or None if there is no placement (and
-        ``create`` is None). Raises ``BookingBusy`` while another worker holds the lease.
-        """
-        token = uuid.uuid4().hex
-        lease = {"lease_until": now + LEASE, "claim": token}
-        if create is not None:
-            try:
-                doc = {"_id": booking_id, **create, **lease, "applied": [], "sequence": 0, "created_at": now}
-                await self.placements.insert_one(doc)
-                # ``fresh`` (not stored): no earlier attempt exists, so nothing of one can be left over.
-                return {**doc, "fresh": True}, token
-            except DuplicateKeyError:
-                pass
-        # A free lease is one that ran out: ``release`` sets it to the epoch (no $or needed).
-        taken = await self.placements.update_one({"_id": booking_id, "lease_until": {"$lt": now}}, {"$set": lease})
-        if taken.modified_count == 1:
-            claimed = await self.placements.find_one({"_id": booking_id, "claim": token}, {"outbox": 0})
-            if claimed is not None:
-                return claimed, token
-        if await self.placements.find_one({"_id": booking_id}, {"_id": 1}) is None:
-            return None
-        raise BookingBusy(booking_id)
-
-    async def release(self, booking_id: str, token: str) -> None:
-        await self.placements.update_one({"_id": booking_id, "claim": token}, {"$set": FREE})
-
-    async def finish(self, booking_id: str, token: str, update: Document) -> bool:
-        """Apply ``update`` and drop the lease, if we still hold it."""
-        update.setdefault("$set", {}).update(FREE)
-        result = await self.placements.update_one({"_id": booking_id, "claim": token}, update)
-        return result.modified_count == 1
+    async def days_holding(self, booking_id: str) -> list[Day]:
+        return [_day_of(doc) for doc in await self._days.find({"talks.booking_id": booking_id}).to_list()]
 
 
-def consultant_of(doc: Document) -> ConsultantIn:
+def _consultant_of(doc: Document) -> StoredConsultant:
     fields = {k: v for k, v in doc.items() if k in ConsultantIn.model_fields and k != "id"}
-    return ConsultantIn.model_validate({"id": doc["_id"], **fields})
+    return StoredConsultant(ConsultantIn.model_validate({"id": doc["_id"], **fields}), doc["feed_token"])
+
+
+def _day_of(doc: Document) -> Day:
+    return Day(
+        consultant_id=doc["consultant_id"],
+        day=date.fromisoformat(doc["day"]),
+        version=doc["version"],
+        # a talk's document holds exactly the fields of BookedTalk (see ``write_day``)
+        talks=tuple(BookedTalk(**talk) for talk in doc.get("talks", ())),
+    )

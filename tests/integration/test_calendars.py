@@ -1,4 +1,4 @@
-"""Consultants' own calendars on real servers (issue 14, item 4).
+"""Consultants' own calendars on real servers.
 
 The scheduler runs in-process on real RabbitMQ and a MongoDB-protocol server (as in
 ``test_scheduler.py``); the calendars it reads are published by a local HTTP server

@@ -1,4 +1,4 @@
-"""The scheduler on real RabbitMQ and a MongoDB-protocol server (issue 3, item 7).
+"""The scheduler on real RabbitMQ and a MongoDB-protocol server.
 
 The scheduler runs in-process (``aiohttp.test_utils.TestServer``). A test talks to it as the booking
 service does: it publishes events to the ``inspiration.events`` exchange, and watches what comes

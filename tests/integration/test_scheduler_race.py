@@ -1,4 +1,4 @@
-"""Three scheduler processes race for the same two starts: nobody is double-booked (issue 3, item 7).
+"""Three scheduler processes race for the same two starts: nobody is double-booked.
 
 Each test starts three real ``python -m services.scheduler`` processes on one database and one
 RabbitMQ virtual host, gives them two consultants (from a ``CONSULTANTS_FILE``), then publishes 60
@@ -169,7 +169,7 @@ async def wait_for_all_outcomes(db: Any, bus: Bus, events: list[Event], group: R
 
 
 async def check(db: Any, bus: Bus, events: list[Event], *, distinct_event_ids: bool) -> Counter[str]:
-    """The checks of issue 3 §7; returns how many requests ended in each status."""
+    """No double booking and one outcome per request; returns how many requests ended in each status."""
     ids = [e.correlation_id for e in events]
     placements = {p["_id"]: p async for p in db["placements"].find({"_id": {"$in": ids}})}
     statuses = Counter(p["status"] for p in placements.values())

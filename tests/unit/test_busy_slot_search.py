@@ -1,4 +1,4 @@
-"""Busy times of the consultants' own calendars in the slot search (services.scheduler.domain, issue 14).
+"""Busy times of the consultants' own calendars in the slot search (services.scheduler.domain).
 
 A busy time blocks a start exactly as a talk does, with the same single travel buffer, in a
 placement, in the proposed alternatives and in ``why_not``; it never counts as a talk.
@@ -13,10 +13,10 @@ import pytest
 
 from services.scheduler.domain import (
     Busy,
+    Choice,
     Consultant,
     DictCalendar,
     NoPlacement,
-    Placement,
     Talk,
     TalkRequest,
     fits,
@@ -139,7 +139,7 @@ def test_a_blocked_day_gives_its_own_reason() -> None:
 def test_placement_goes_to_the_consultant_who_is_not_busy() -> None:
     cal = busy_calendar(("c1", local(*TUE, 9), local(*TUE, 10)))
     result = place(request(local(*TUE, 10)), [consultant("c1"), consultant("c2")], cal, now=NOW)
-    assert isinstance(result, Placement)
+    assert isinstance(result, Choice)
     assert result.consultant_id == "c2"
 
 

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from services.scheduler.domain import (
+    Choice,
     Consultant,
     DictCalendar,
     NoPlacement,
-    Placement,
     SearchLimits,
     Talk,
     TalkRequest,
@@ -57,12 +57,12 @@ def calendar(*entries: tuple[str, Talk]) -> DictCalendar:
     return DictCalendar.from_talks(entries)
 
 
-def placed(result: Placement | NoPlacement) -> Placement:
-    assert isinstance(result, Placement), result
+def placed(result: Choice | NoPlacement) -> Choice:
+    assert isinstance(result, Choice), result
     return result
 
 
-def not_placed(result: Placement | NoPlacement) -> NoPlacement:
+def not_placed(result: Choice | NoPlacement) -> NoPlacement:
     assert isinstance(result, NoPlacement), result
     return result
 
@@ -109,7 +109,7 @@ def test_buffers_must_lie_inside_working_hours(hour: int, minute: int, ok: bool)
     # hours 08:00–16:00, buffer 60: a 120-minute talk may start 09:00..13:00
     start = local(*TUE, hour, minute)
     assert fits(consultant(), start, start + timedelta(minutes=120), DictCalendar()) is ok
-    assert isinstance(place(request(start), [consultant()], DictCalendar(), now=NOW), Placement) is ok
+    assert isinstance(place(request(start), [consultant()], DictCalendar(), now=NOW), Choice) is ok
 
 
 def test_day_off_is_not_bookable() -> None:
@@ -215,13 +215,13 @@ def test_minimum_notice_and_maximum_ahead() -> None:
     no_alternatives = SearchLimits(alternatives=0)
     exactly_two_weeks = NOW + timedelta(days=14)  # Monday 2027-01-18 10:00 local
     assert to_local(exactly_two_weeks).hour == 10
-    assert isinstance(place(request(exactly_two_weeks), [c1], DictCalendar(), now=NOW), Placement)
+    assert isinstance(place(request(exactly_two_weeks), [c1], DictCalendar(), now=NOW), Choice)
     too_soon = local(2027, 1, 18, 9, 30)
     result = not_placed(place(request(too_soon), [c1], DictCalendar(), now=NOW, limits=no_alternatives))
     assert "minimum notice" in result.reason
     a_year = local(2028, 1, 4, 10)  # = NOW + 365 days
     assert a_year == NOW + timedelta(days=365)
-    assert isinstance(place(request(a_year), [c1], DictCalendar(), now=NOW), Placement)
+    assert isinstance(place(request(a_year), [c1], DictCalendar(), now=NOW), Choice)
     too_far = local(2028, 1, 5, 10)
     result = not_placed(place(request(too_far), [c1], DictCalendar(), now=NOW, limits=no_alternatives))
     assert "ahead" in result.reason

@@ -1,4 +1,4 @@
-"""Consultants' own calendars (issue 14): iCalendar feeds and CalDAV collections whose busy times
+"""Consultants' own calendars: iCalendar feeds and CalDAV collections whose busy times
 block placement.
 
 * :mod:`.sources`: a consultant's ``external_calendars`` entry, validated; its stable id and kind.
@@ -8,5 +8,5 @@ block placement.
 * :mod:`.status`: fresh, failing or stale, and what a search sees of it (pure).
 * :mod:`.store`: busy times per consultant, source and month, and the fetch state per source.
 * :mod:`.refresher`: the periodic refresh, one lease per source across replicas.
-* :mod:`.service`: what the rest of the scheduler uses (API, planner, app factory).
+* :mod:`.service`: what the rest of the scheduler uses (admin API, handlers, app factory).
 """

@@ -24,7 +24,7 @@ from services.scheduler.calendars.expand import Interval, InvalidCalendarData, W
 from services.scheduler.calendars.fetching import CalendarFetcher, Fetched, FetchFailed, Unchanged, Validators
 from services.scheduler.calendars.sources import SourceAccess
 from services.scheduler.calendars.status import Health, SourceState, StalePolicy, blocks_placement, health
-from services.scheduler.calendars.store import Document
+from shared.infra.mongo import Document
 from shared.text.localtime import LOCAL_TZ
 
 log = logging.getLogger(__name__)

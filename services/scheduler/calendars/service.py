@@ -21,23 +21,16 @@ from services.scheduler.calendars.sources import ExternalCalendar, SourceAccess,
 from services.scheduler.calendars.status import BusyTimes, SourceState, busy_times
 from services.scheduler.calendars.store import BusyStore
 from services.scheduler.calendars.views import sources_view
-from services.scheduler.store import SchedulerStore
+from services.scheduler.consultants import ConsultantIn, StoredConsultant
+from services.scheduler.store import MongoCalendarStore
 from shared.infra.resources import DB, SETTINGS
 from shared.infra.settings import Settings
 
 log = logging.getLogger(__name__)
-Document = dict[str, Any]
 
 
 class ConsultantLookup(Protocol):
-    async def get_consultant(self, consultant_id: str) -> Document | None: ...
-
-
-def sources_of(doc: Document | None) -> list[ExternalCalendar]:
-    """The stored sources of a consultant document (none for a document without the field)."""
-    if doc is None:
-        return []
-    return [ExternalCalendar.model_validate(item) for item in doc.get("external_calendars") or []]
+    async def get_consultant(self, consultant_id: str) -> StoredConsultant | None: ...
 
 
 class ExternalCalendars:
@@ -73,17 +66,18 @@ class ExternalCalendars:
         await self.store.forget(consultant_id)
 
     async def access(self, consultant_id: str, source_id: str) -> SourceAccess | None:
-        for source in sources_of(await self._consultants.get_consultant(consultant_id)):
+        stored = await self._consultants.get_consultant(consultant_id)
+        for source in stored.consultant.external_calendars if stored else ():
             if source.id == source_id:
                 return access_of(source, self._cipher)
         return None
 
     # --- the admin API ----------------------------------------------------------------------------
 
-    async def views(self, docs: Iterable[Document]) -> dict[str, list[dict[str, Any]]]:
-        """The ``external_calendars`` to show for each consultant document, by consultant id."""
-        docs = list(docs)
-        with_sources = [doc["_id"] for doc in docs if doc.get("external_calendars")]
+    async def views(self, consultants: Iterable[ConsultantIn]) -> dict[str, list[dict[str, Any]]]:
+        """The ``external_calendars`` to show for each consultant, by consultant id."""
+        consultants = list(consultants)
+        with_sources = [consultant.id for consultant in consultants if consultant.external_calendars]
         states: dict[str, dict[str, SourceState]] = {}
         if with_sources:
             for state_doc in await self.store.states(with_sources):
@@ -91,17 +85,17 @@ class ExternalCalendars:
                 states.setdefault(state.consultant_id, {})[state.source_id] = state
         now = self._clock()
         return {
-            doc["_id"]: sources_view(
-                sources_of(doc),
-                states.get(doc["_id"], {}),
+            consultant.id: sources_view(
+                consultant.external_calendars,
+                states.get(consultant.id, {}),
                 now=now,
                 stale_after=self.settings.stale_after,
                 policy=self.settings.policy,
             )
-            for doc in docs
+            for consultant in consultants
         }
 
-    # --- the planner's port -------------------------------------------------------------------------
+    # --- the handlers' port (BusyTimesSource) ---------------------------------------------------
 
     async def busy_for(self, consultant_ids: Collection[str], days: Collection[date], now: datetime) -> BusyTimes:
         buckets, state_docs = await self.store.load_for_search(consultant_ids, days)
@@ -161,7 +155,7 @@ async def calendars_ctx(app: web.Application) -> AsyncIterator[None]:
     repeated next time."""
     db = app[DB]
     async with aiohttp.ClientSession() as session:
-        calendars = build(app[SETTINGS], BusyStore(db), SchedulerStore(db), session)
+        calendars = build(app[SETTINGS], BusyStore(db), MongoCalendarStore(db), session)
         app[EXTERNAL_CALENDARS] = calendars
         assert calendars.refresher is not None
         task = asyncio.create_task(calendars.refresher.run(), name="calendar-refresher")

@@ -1,4 +1,4 @@
-"""A consultant's ``external_calendars`` entry (DESIGN §3): validated, and its password sealed.
+"""A consultant's ``external_calendars`` entry: validated, and its password sealed.
 
 ``{"url": ...}`` is an iCalendar feed (https, http, or webcal, which means https);
 ``{"url": ..., "username": ..., "password": ...}`` is a CalDAV calendar collection. The password

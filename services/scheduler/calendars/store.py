@@ -15,7 +15,6 @@ import contextlib
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
 from pymongo import DeleteOne, IndexModel, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
@@ -24,9 +23,9 @@ from pymongo.errors import DuplicateKeyError
 from services.scheduler.calendars.expand import Interval
 from services.scheduler.calendars.fetching import Validators
 from services.scheduler.calendars.status import months_of
+from shared.infra.mongo import Document
 from shared.text.localtime import LOCAL_TZ
 
-Document = dict[str, Any]
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 INDEXES = {
