@@ -11,7 +11,8 @@
   announces it (``Recorded``), or, for a scheduler's outcome, the booking after it (or None when the
   outcome is old news).
 
-Messages are Danish texts marked with ``N_``: the catalogue in ``locale/`` has them in English.
+Messages are Danish texts marked with ``N_``; the views choose the language and ``FieldError.message``
+looks the text up in the service's catalogue (``locale/``, read once on first use).
 """
 
 from __future__ import annotations

@@ -7,9 +7,8 @@ cancelled, and the scheduler's outcomes are applied in their order whatever orde
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -27,27 +26,12 @@ from shared.contracts.events import (
 from shared.contracts.models import ConsultantRef, Slot
 from shared.text.localtime import parse_start
 from tests.fakes.booking import FakeBookingStore
+from tests.unit.test_rules import NOW
+from tests.unit.test_rules import request as body  # the rule tests' valid request, some fields changed
 
 pytestmark = pytest.mark.asyncio
 
-NOW = datetime(2027, 1, 4, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Copenhagen
 BASE_URL = "https://booking.example.dk"
-
-VALID: dict[str, Any] = {
-    "workplace": {"name": "Bostedet Lindely", "address": "Skovvej 12", "postcode": "8000", "city": "Aarhus C"},
-    "contact": {"name": "Mette Hansen", "email": "mette@example.dk", "phone": "+45 20 30 40 50"},
-    "theme": "selvledelse",
-    "setting": "staff_meeting",
-    "participants": 18,
-    "duration_minutes": 120,
-    "preferred_starts": ["2027-03-02T13:00", "2027-03-09T10:00"],
-}
-
-
-def body(**changes: Any) -> dict[str, Any]:
-    raw = copy.deepcopy(VALID)
-    raw.update(changes)
-    return raw
 
 
 class Wakes:
@@ -97,7 +81,7 @@ async def test_a_request_is_stored_once_with_its_booking_requested_event(deps: D
     assert not requested.replayed
     assert store.bookings == {booking.id: booking}
     assert booking.status == "received"
-    assert booking.details.preferred_starts == (parse_start("2027-03-02T13:00"), parse_start("2027-03-09T10:00"))
+    assert booking.details.preferred_starts == (parse_start("2027-03-02T13:00"), parse_start("2027-06-01T13:00"))
     assert booking.status_url == f"{BASE_URL}/bookings/{booking.id}?token={booking.secret}"
     assert store.events(booking.id) == ["booking.requested"]
     [event] = store.outbox

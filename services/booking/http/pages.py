@@ -8,7 +8,7 @@ English with ``?lang=en``; their texts are in the templates as ``{{ _("…") }}`
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from functools import cache
 from typing import Any
 
@@ -18,7 +18,7 @@ from multidict import MultiDictProxy
 
 from services.booking import handlers
 from services.booking.domain import DURATION_CHOICES, Booking, FieldError, InvalidBooking, NotOpen, earliest_start
-from services.booking.handlers import FORM
+from services.booking.handlers import FORM, Deps
 from services.booking.http import DEPS
 from services.booking.http.views import booking_view
 from services.booking.texts import SERVICE_ROOT, catalogue, translate
@@ -49,6 +49,7 @@ FORM_FIELDS = {
 }
 START_FIELDS = ("preferred_start_1", "preferred_start_2", "preferred_start_3")
 FIELD_FOR_PATH = {path: name for name, path in FORM_FIELDS.items()}
+Form = MultiDictProxy[Any]
 
 # How the error summary names each field (the labels of the form).
 FIELD_LABELS = {
@@ -126,7 +127,7 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
 # --- the booking form --------------------------------------------------------------------------------
 
 
-def form_to_request(form: MultiDictProxy[Any]) -> tuple[dict[str, Any], list[str]]:
+def form_to_request(form: Form) -> tuple[dict[str, Any], list[str]]:
     """The form's flat fields as a booking request, plus which form field each start came from."""
     request: dict[str, Any] = {"workplace": {}, "contact": {}}
     for name, path in FORM_FIELDS.items():
@@ -144,7 +145,7 @@ def form_to_request(form: MultiDictProxy[Any]) -> tuple[dict[str, Any], list[str
     return request, [name for name in START_FIELDS if str(form.get(name, "")).strip()]
 
 
-def starts_of(form: MultiDictProxy[Any]) -> list[str]:
+def starts_of(form: Form) -> list[str]:
     """The desired starts filled in on a form (up to three fields, empty ones left out)."""
     return [str(form[name]).strip() for name in START_FIELDS if str(form.get(name, "")).strip()]
 
@@ -230,7 +231,7 @@ async def submit_booking(request: web.Request) -> web.Response:
 
 def _form_again(
     request: web.Request,
-    form: MultiDictProxy[Any],
+    form: Form,
     lang: Language,
     key: str,
     *,
@@ -302,33 +303,38 @@ def _back_to_status(request: web.Request, token: str) -> web.HTTPSeeOther:
     return web.HTTPSeeOther(request.app.router["status_page"].url_for(id=request.match_info["id"]).with_query(query))
 
 
+async def _cancel(deps: Deps, booking: Booking, form: Form) -> Booking:
+    """The status page's cancel form: an optional reason."""
+    return await handlers.cancel(deps, booking, by="workplace", reason=str(form.get("reason", "")))
+
+
+async def _reschedule(deps: Deps, booking: Booking, form: Form) -> Booking:
+    """The status page's forms for a new time: one of the alternatives offered, or up to three desired starts."""
+    return await handlers.reschedule(deps, booking, {"preferred_starts": starts_of(form)}, by="workplace")
+
+
 @routes.post("/bookings/{id}/cancel")
 async def cancel_from_page(request: web.Request) -> web.Response:
-    form = await request.post()
-    token = str(form.get("token", ""))
-    booking = await _booking_for_page(request, token)
-    if booking is None:
-        return _not_found(request)
-    change = handlers.cancel(request.app[DEPS], booking, by="workplace", reason=str(form.get("reason", "")))
-    return await _after_change(request, booking, token, change)
+    return await _change_from_page(request, _cancel)
 
 
 @routes.post("/bookings/{id}/reschedule")
 async def reschedule_from_page(request: web.Request) -> web.Response:
+    return await _change_from_page(request, _reschedule)
+
+
+async def _change_from_page(
+    request: web.Request, change: Callable[[Deps, Booking, Form], Awaitable[Booking]]
+) -> web.Response:
+    """A form on the status page: back to the page once the change is stored; else the page saying why not."""
     form = await request.post()
     token = str(form.get("token", ""))
     booking = await _booking_for_page(request, token)
     if booking is None:
         return _not_found(request)
-    change = handlers.reschedule(request.app[DEPS], booking, {"preferred_starts": starts_of(form)}, by="workplace")
-    return await _after_change(request, booking, token, change)
-
-
-async def _after_change(request: web.Request, booking: Booking, token: str, change: Awaitable[Booking]) -> web.Response:
-    """Back to the status page once ``change`` is stored; else the status page saying why not."""
     lang = page_language(request)
     try:
-        await change
+        await change(request.app[DEPS], booking, form)
     except InvalidBooking as exc:
         errors = {error.field: error.message(lang) for error in exc.errors}
         return _status_page(request, booking, token, status=422, errors=errors)
