@@ -62,7 +62,7 @@ from tests.backends import free_port, local_vhost, secantus_server  # noqa: E402
 
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
 LOOPBACK = "127.0.0.1"
-ADMIN_TOKEN = "bench-admin-token"
+ADMIN_TOKEN = "bench-admin-token-7d2f9c4e1b8a6053f2e1"
 THEMES = (
     "smidighed",
     "kommunikation-og-kultur",

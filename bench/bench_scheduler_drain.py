@@ -163,7 +163,7 @@ async def drain(replicas: int, count: int, seed: int, mongodb_url: str, amqp_url
         "MONGODB_URL": mongodb_url,
         "MONGODB_DB": database,
         "AMQP_URL": amqp_url,
-        "ADMIN_TOKEN": "bench-admin-token",
+        "ADMIN_TOKEN": "bench-admin-token-7d2f9c4e1b8a6053f2e1",
         "CONSULTANTS_FILE": str(consultants_file),
         "RETRY_DELAYS_MS": str(list(RETRY_DELAYS_MS)),
         "HTTP_HOST": "127.0.0.1",

@@ -95,7 +95,7 @@ def main() -> None:
             spawn("mailsink", [sys.executable, "-m", "dev.mailsink", "--port", "1025", "--folder", str(mail)])
             wait_until(lambda: listening(1025), "the mail sink")
 
-        admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(16)
+        admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(32)
         env = {
             **os.environ,
             "ADMIN_TOKEN": admin_token,

@@ -18,7 +18,7 @@ from shared.infra.settings import Settings
 from tests import backends
 
 TEST_RETRY_DELAYS = (100, 300, 600)
-ADMIN_TOKEN = "test-admin-token"
+ADMIN_TOKEN = "tests-admin-token-4f6c1e0b9a2d7c83e5f1a6"  # 32+ characters, as the services want
 
 
 @pytest.fixture(scope="session")

@@ -34,14 +34,16 @@ class SmtpMailer:
         *,
         username: str | None = None,
         password: str | None = None,
-        starttls: bool = False,
+        starttls: bool | None = None,
+        tls: bool = False,
         timeout_seconds: float = 30.0,
     ) -> None:
         self.host = host
         self.port = port
         self.username = username
         self._password = password
-        self.starttls = starttls
+        self.starttls = None if tls else starttls  # with implicit TLS there is nothing to upgrade
+        self.tls = tls
         self.timeout_seconds = timeout_seconds
 
     @classmethod
@@ -52,6 +54,7 @@ class SmtpMailer:
             username=settings.smtp_username or None,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             starttls=settings.smtp_starttls,
+            tls=settings.smtp_tls,
         )
 
     async def send(self, message: EmailMessage) -> None:
@@ -66,7 +69,9 @@ class SmtpMailer:
                 port=self.port,
                 username=self.username if self.username and self._password is not None else None,
                 password=self._password if self.username and self._password is not None else None,
-                start_tls=self.starttls,
+                # None: STARTTLS whenever the server offers it; True: required; False: never.
+                start_tls=self.starttls if not self.tls else False,
+                use_tls=self.tls,
                 timeout=self.timeout_seconds,
             )
         except aiosmtplib.SMTPRecipientsRefused as exc:

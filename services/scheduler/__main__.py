@@ -1,16 +1,7 @@
-"""``python -m services.scheduler``: serve the scheduler (configured by environment variables)."""
+"""``python -m services.scheduler``: serve the scheduler service (configured by environment variables)."""
 
 from services.scheduler.app import create_app
-from shared.infra.logs import configure_logging
-from shared.infra.settings import Settings
-from shared.infra.web import run
-
-
-def main() -> None:
-    settings = Settings()
-    configure_logging("scheduler", settings.log_level)
-    run(create_app(settings), settings.scheduler_port, settings.http_host, settings.shutdown_timeout_seconds)
-
+from shared.infra.web import serve
 
 if __name__ == "__main__":
-    main()
+    serve("scheduler", create_app)

@@ -16,6 +16,7 @@ RETRY_AFTER_SECONDS = 5
 UNAVAILABLE = N_("Tjenesten er midlertidigt utilgængelig. Prøv igen om lidt.")
 MALFORMED_JSON = N_("Ugyldig JSON.")
 WHOLE_NUMBER = N_("Skal være et helt tal.")
+TOO_MANY = N_("For mange forsøg på kort tid. Prøv igen om {minutes} minut(ter).")
 # Errors aiohttp raises by itself, in the users' words.
 _ERROR_TEXTS: dict[int, tuple[str, str]] = {
     413: ("body", N_("Forespørgslen er for stor (højst {limit} KiB).")),
@@ -79,3 +80,9 @@ def error_text(request: web.Request, exc: web.HTTPException, max_body: int) -> t
     """The field and message for an error aiohttp raised by itself (404, 405, 413, …)."""
     field, message = _ERROR_TEXTS.get(exc.status, ("", exc.reason))
     return field, text(request, message, limit=max_body // 1024) if exc.status in _ERROR_TEXTS else message
+
+
+def too_many(request: web.Request, retry_after: int, field: str = "") -> web.HTTPException:
+    """429 with ``Retry-After`` and the wait in plain words."""
+    minutes = max(1, -(-retry_after // 60))
+    return json_error(429, field, text(request, TOO_MANY, minutes=minutes), **{"Retry-After": str(retry_after)})

@@ -22,6 +22,9 @@ from shared.contracts.topology import ConsumerQueue, declare_topology
 from shared.infra.messaging import Consumer, Handler, Publisher
 from shared.infra.mongo import Document, IndexSpec, create_client, ensure_indexes
 from shared.infra.outbox import OutboxRelay
+from shared.infra.ratelimit import COLLECTION as RATE_LIMIT_COLLECTION
+from shared.infra.ratelimit import INDEXES as RATE_LIMIT_INDEXES
+from shared.infra.ratelimit import RateLimiter
 from shared.infra.settings import Settings
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -33,16 +36,28 @@ AMQP = web.AppKey("amqp", AbstractRobustConnection)
 PUBLISHER = web.AppKey("publisher", Publisher)
 RELAYS = web.AppKey("relays", dict[str, OutboxRelay])
 CONSUMERS = web.AppKey("consumers", list[Consumer])
+RATE_LIMITS = web.AppKey("rate_limits", RateLimiter)
 
 
 def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
+    """The database, its indexes, and the rate limits counted in it."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         client = create_client(settings)
         db = client[settings.mongodb_db]
-        await ensure_indexes(db, indexes)
+        await ensure_indexes(db, {**indexes, **RATE_LIMIT_INDEXES})
         app[MONGO_CLIENT] = client
         app[DB] = db
+        app[RATE_LIMITS] = RateLimiter(
+            db[RATE_LIMIT_COLLECTION],
+            {
+                "booking_per_address": settings.rate_limit_per_address,
+                "booking_per_email": settings.rate_limit_per_email,
+                "changes_per_booking": settings.rate_limit_changes_per_booking,
+                "admin_failures": settings.rate_limit_admin_failures,
+            },
+        )
         yield
         await client.close()
 

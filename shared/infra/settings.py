@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from datetime import time
 from functools import cached_property
+from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from limits import parse as parse_limit
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIN_ADMIN_TOKEN = 32
+# Placeholders from examples and templates (".env.example", Kubernetes secrets) that must never run.
+PLACEHOLDER_MARKERS = ("CHANGE-ME", "CHANGEME", "REPLACE-ME", "EXAMPLE", "PLACEHOLDER")
 
 
 class Settings(BaseSettings):
@@ -34,15 +40,35 @@ class Settings(BaseSettings):
     smtp_port: int = 1025
     smtp_username: str | None = None
     smtp_password: SecretStr | None = None
-    smtp_starttls: bool = False
+    # STARTTLS: None (the default) upgrades whenever the server offers it; true requires it; false never.
+    smtp_starttls: bool | None = None
+    # Implicit TLS from the first byte (port 465); then STARTTLS does not apply.
+    smtp_tls: bool = False
     mail_from: str = "booking@socialpaedagogerne-oestjylland.example"
 
     sms_provider: Literal["log", "gatewayapi"] = "log"
     sms_api_url: str = "https://gatewayapi.eu/rest/mtsms"
     sms_api_token: SecretStr | None = None
     sms_sender: str = "SLOestjyl"
+    # Countries whose numbers may be given (and get SMS), as ISO codes: a number elsewhere is refused at
+    # intake (no SMS pumping or smishing in the organisation's name to numbers abroad).
+    sms_countries: tuple[str, ...] = ("DK",)
 
+    # Bearer token of the admin APIs (and the admin pages' password): at least 32 characters, never
+    # a placeholder. Unset: admin routes answer 503.
     admin_token: SecretStr | None = None
+    # Served on its own port, /metrics and the dead-letter routes are not on the public one at all;
+    # unset, they stay on the service's port and need the admin token.
+    ops_port: int | None = None
+
+    # Limits on what an anonymous caller can trigger ("N/second|minute|hour|day", or "off"; see
+    # shared/infra/ratelimit.py); counted in MongoDB, so shared by all replicas.
+    rate_limit_per_address: str = "20/hour"  # new bookings per client address
+    rate_limit_per_email: str = "5/day"  # new bookings per contact e-mail
+    rate_limit_changes_per_booking: str = "10/day"  # moves and cancellations of one booking
+    rate_limit_admin_failures: str = "10/15 minutes"  # wrong admin credentials per address
+    # Proxies whose X-Forwarded-For is believed (CIDRs); the caller's address is the last one not in them.
+    trusted_proxies: tuple[str, ...] = ()
     consultants_file: str | None = None
     log_level: str = "INFO"
 
@@ -81,6 +107,31 @@ class Settings(BaseSettings):
     delivery_retry_seconds: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
     delivery_poll_seconds: float = 1.0
 
+    @field_validator("admin_token")
+    @classmethod
+    def _strong_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        token = value.get_secret_value()
+        if len(token) < MIN_ADMIN_TOKEN or any(marker in token.upper() for marker in PLACEHOLDER_MARKERS):
+            raise ValueError(
+                f"ADMIN_TOKEN must be a secret of at least {MIN_ADMIN_TOKEN} characters and not a placeholder "
+                "(make one with: python -c 'import secrets; print(secrets.token_urlsafe(32))')"
+            )
+        return value
+
+    @field_validator("rate_limit_per_address", "rate_limit_per_email", "rate_limit_changes_per_booking",
+                     "rate_limit_admin_failures")
+    @classmethod
+    def _limit(cls, value: str) -> str:
+        if value.strip().lower() != "off":
+            parse_limit(value)  # "20/hour"; raises ValueError with the reason
+        return value
+
     @cached_property
     def admin_token_value(self) -> str | None:
         return self.admin_token.get_secret_value() if self.admin_token else None
+
+    @cached_property
+    def proxies(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(ip_network(proxy, strict=False) for proxy in self.trusted_proxies)

@@ -522,7 +522,7 @@ async def test_metrics_count_validation_failures_and_outbox_backlog(client: Test
     await client.post("/api/v1/bookings", json=valid_body(**{unknown: 1}))
 
     async def metrics_text() -> str | None:
-        text = await (await client.get("/metrics")).text()
+        text = await (await client.get("/metrics", headers=admin())).text()
         return text if "inspiration_outbox_backlog{" in text else None
 
     text = await eventually(metrics_text, what="the outbox backlog gauge")
