@@ -30,6 +30,7 @@ from shared.infra.resources import SETTINGS
 from shared.text.i18n import N_, Language
 
 routes = web.RouteTableDef()
+routes.static("/static", SERVICE_ROOT / "static")  # the stylesheet
 
 # form field -> path in the booking request
 FORM_FIELDS = {
