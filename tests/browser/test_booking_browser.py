@@ -1,4 +1,4 @@
-"""The booking form in a real browser (issue 2 "Done when": a booking made in a browser).
+"""The booking form in a real browser: a booking made in a browser, and the form's error summary.
 
 The real app listens on a free loopback port; Debian's Chromium (``/usr/bin/chromium``) is driven
 headless with Playwright's Python package. No browser is ever downloaded: without

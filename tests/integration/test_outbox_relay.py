@@ -1,5 +1,6 @@
-"""The transactional outbox (issue 2 §5): a stored booking is never lost and, in normal operation,
-never published twice, even with several relays, and even if a relay dies half-way.
+"""The transactional outbox (``shared.infra.outbox``, see docs/architecture.md): a stored booking is
+never lost and, in normal operation, never published twice, even with several relays, and even if a
+relay dies half-way.
 
 The bookings are stored with the ``MongoBookingStore`` directly, with no relay running: exactly the state a
 booking service leaves behind when it dies between storing and publishing. Relays are then run by
