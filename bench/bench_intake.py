@@ -1,4 +1,4 @@
-"""Booking intake against the floor (issue 2 §9): the same load, side by side, in one run.
+"""Booking intake against the floor: the same load, side by side, in one run.
 
     python bench/bench_intake.py [--seconds 15] [--connections 32] [--rounds 2]
 

@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import timedelta
-from pathlib import Path
 
-import jinja2
 from aiohttp import web
 
-from services.booking import api, pages
-from services.booking.context import BOOKINGS, RULES, STORE, TEMPLATES
 from services.booking.domain import BookingRules
-from services.booking.handlers import HANDLERS
-from services.booking.store import INDEXES, BookingStore
+from services.booking.handlers import HANDLERS, Deps
+from services.booking.http import DEPS, api, pages
+from services.booking.store import COLLECTION, INDEXES, MongoBookingStore
 from services.topology import ALL_QUEUES, BOOKING_STATUS_QUEUE
 from shared.infra.messaging import Handler
 from shared.infra.ops import add_dead_letter_routes
-from shared.infra.resources import DB, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
+from shared.infra.resources import DB, RELAYS, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
 from shared.infra.routing import dispatcher
 from shared.infra.settings import Settings
 from shared.infra.web import service_app
@@ -25,35 +22,36 @@ from shared.infra.web import service_app
 MAX_BODY = 64 * 1024
 
 
-async def store_ctx(app: web.Application) -> AsyncIterator[None]:
-    app[STORE] = BookingStore(app[DB][BOOKINGS], app[SETTINGS].public_base_url)
-    yield
-
-
-def status_projection(app: web.Application) -> Handler:
-    """Keep each booking's status in step with the scheduler's events."""
-    return dispatcher(HANDLERS, app[STORE])
-
-
-def create_app(settings: Settings) -> web.Application:
-    app = service_app("booking", settings, max_body=MAX_BODY, unavailable_page=pages.unavailable_page)
-    app[RULES] = BookingRules(
+def booking_rules(settings: Settings) -> BookingRules:
+    return BookingRules(
         min_notice=timedelta(days=settings.min_notice_days),
         max_ahead=timedelta(days=settings.max_ahead_days),
         day_start=settings.bookable_from,
         day_end=settings.bookable_until,
     )
-    app[TEMPLATES] = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"),
-        autoescape=jinja2.select_autoescape(["html"]),
-        undefined=jinja2.StrictUndefined,
-    )
+
+
+async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
+    """What the use cases need: the store (which wakes the outbox relay after each write), rules, links."""
+    settings = app[SETTINGS]
+    store = MongoBookingStore(app[DB][COLLECTION], on_commit=app[RELAYS][COLLECTION].wake)
+    app[DEPS] = Deps(store=store, rules=booking_rules(settings), base_url=settings.public_base_url)
+    yield
+
+
+def status_projection(app: web.Application) -> Handler:
+    """Keep each booking's status in step with the scheduler's events."""
+    return dispatcher(HANDLERS, app[DEPS])
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = service_app("booking", settings, max_body=MAX_BODY, unavailable_page=pages.unavailable_page)
     app.cleanup_ctx.extend(
         [
             mongo_ctx(INDEXES),
-            store_ctx,
             amqp_ctx(ALL_QUEUES),
-            relay_ctx(BOOKINGS),
+            relay_ctx(COLLECTION),
+            deps_ctx,
             consumer_ctx(BOOKING_STATUS_QUEUE, status_projection),
         ]
     )

@@ -1,35 +1,61 @@
-"""The booking rules (DESIGN §1, issue 2 §4) as pure functions: ``parse_booking`` turns untrusted
-input (a JSON body or the form's fields) into ``BookingDetails`` or raises ``InvalidBooking`` with
-one ``FieldError`` per wrong field. Nothing here does I/O; ``now`` is an argument.
+"""The booking's domain, as pure code: nothing here does I/O, and ``now`` is always an argument.
 
-Structure and types are checked strictly by a pydantic model (unknown fields, ``$``-keys and
-non-strings where a string belongs are refused, so no operator can reach a MongoDB query); the
-desired start times are then checked against the calendar rules.
+* **Input rules.** ``parse_booking`` turns untrusted input (a JSON body or the form's fields) into
+  ``BookingDetails`` or raises ``InvalidBooking`` with one ``FieldError`` per wrong field;
+  ``parse_reschedule`` does the same for a request for a new time. Structure and types are checked
+  strictly by pydantic models (unknown fields, ``$``-keys and non-strings where a string belongs are
+  refused, so no operator can reach a MongoDB query); the desired start times are then checked
+  against the calendar rules (``BookingRules``).
+* **The booking.** ``Booking`` is the aggregate: what was asked for, where the scheduler has placed
+  it, and its history. Its methods return the booking after the change together with the event that
+  announces it (``Recorded``), or, for a scheduler's outcome, the booking after it (or None when the
+  outcome is old news).
+
+Messages are Danish texts marked with ``N_``; the views choose the language and ``FieldError.message``
+looks the text up in the service's catalogue (``locale/``, read once on first use).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
+from services.booking.texts import translate
 from shared.contracts.catalogue import content
-from shared.contracts.models import BookingDetails, Contact, Workplace
-from shared.text.clean import has_forbidden, normalize_newlines
+from shared.contracts.events import (
+    BookingCancelled,
+    BookingCancelledData,
+    BookingCancelRequestedData,
+    BookingNeedsAlternative,
+    BookingNeedsAlternativeData,
+    BookingRequestedData,
+    BookingRescheduled,
+    BookingRescheduleRequestedData,
+    BookingScheduled,
+    Event,
+    new_event,
+)
+from shared.contracts.models import BookingDetails, Contact, Slot, Workplace
+from shared.text.clean import NOTE_MESSAGE, ONE_LINE_MESSAGE, has_forbidden, normalize_newlines
 from shared.text.email import normalize_email
-from shared.text.localtime import NonexistentLocalTime, parse_start, to_local
+from shared.text.i18n import N_
+from shared.text.localtime import LOCAL_TZ, NonexistentLocalTime, parse_start, to_local
 from shared.text.phone import normalize_phone
 
 MIN_DURATION, MAX_DURATION = 90, 120
 DURATION_CHOICES = (90, 105, 120)  # what the form offers; the API takes any whole number in range
 MIN_PARTICIPANTS, MAX_PARTICIPANTS = 1, 500
 MAX_STARTS = 3
+MAX_REASON = 1000
+MAX_IDEMPOTENCY_KEY = 200
 
 
 @dataclass(frozen=True)
@@ -40,113 +66,75 @@ class BookingRules:
     day_end: time = time(17, 0)
 
 
+def earliest_start(now: datetime, rules: BookingRules) -> datetime:
+    """The earliest start the pages suggest (local time): the first bookable hour of the day after the
+    minimum notice, so any time that day is far enough ahead."""
+    day = to_local(now + rules.min_notice + timedelta(days=1)).date()
+    return datetime.combine(day, rules.day_start, tzinfo=LOCAL_TZ)
+
+
+# --- field errors --------------------------------------------------------------------------------------
+
+# What each error code says (Danish; the catalogue has the English).
+MESSAGES: dict[str, str] = {
+    "missing": N_("Skal udfyldes."),
+    "extra_forbidden": N_("Ukendt felt – det kan ikke bruges her."),
+    "string_type": N_("Skal være tekst."),
+    "string_too_short": N_("Skal udfyldes."),
+    "string_too_long": N_("Må højst være {max_length} tegn."),
+    "int_type": N_("Skal være et helt tal."),
+    "model_type": N_("Skal være et objekt med felter."),
+    "theme_one": N_(
+        "Vælg præcis ét tema fra kataloget – der er ét tema pr. oplæg. Ønsker I et andet tema, så book et oplæg mere."
+    ),
+    "setting": N_("Vælg enten personalemøde eller arbejdsmiljøgruppen."),
+    "language": N_("Sproget skal være da eller en."),
+    "duration": N_("Et oplæg varer 90 til 120 minutter (1,5 til 2 timer)."),
+    "participants": N_("Antal deltagere skal være et helt tal fra 1 til 500."),
+    "starts_count": N_("Angiv 1 til 3 ønskede tidspunkter."),
+    "starts_type": N_("Ønskede tidspunkter skal være en liste af tidspunkter."),
+    "start_format": N_("Ugyldigt tidspunkt. Brug dato og klokkeslæt, fx 2027-03-02T13:00."),
+    "start_nonexistent": N_("Tidspunktet findes ikke, fordi uret stilles frem til sommertid. Vælg et andet."),
+    "start_weekend": N_("Oplæg holdes på hverdage (mandag til fredag)."),
+    "start_hours": N_("Oplægget skal ligge mellem kl. {day_start} og {day_end} (start og slut)."),
+    "start_too_soon": N_("Tidspunktet skal ligge mindst {days} dage ude i fremtiden."),
+    "start_too_late": N_("Tidspunktet må højst ligge {days} dage ude i fremtiden."),
+    "start_duplicate": N_("Samme tidspunkt er angivet to gange."),
+    "email": N_("Ugyldig e-mailadresse, fx navn@arbejdsplads.dk."),
+    "phone": N_("Telefonnummeret skal være et dansk nummer med 8 cifre eller et internationalt nummer med +landekode."),
+    "postcode": N_("Postnummeret skal være 4 cifre."),
+    "text_line": ONE_LINE_MESSAGE,
+    "text_chars": NOTE_MESSAGE,
+    "invalid": N_("Ugyldig værdi."),
+}
+
+
 @dataclass(frozen=True)
 class FieldError:
     field: str  # dotted path: "contact.email", "preferred_starts.1"
     code: str
     params: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
+    @property
+    def text(self) -> str:
+        """The Danish message, placeholders not filled in (the msgid in the catalogue)."""
+        return MESSAGES.get(self.code) or MESSAGES["invalid"]
+
     def message(self, lang: str = "da") -> str:
-        texts = MESSAGES.get(self.code) or MESSAGES["invalid"]
-        return texts["en" if lang == "en" else "da"].format(**self.params)
+        """The message in ``lang``, its placeholders filled in from ``params``."""
+        return translate(lang, self.text, **self.params)
 
     def as_json(self, lang: str = "da") -> dict[str, str]:
+        """The error as the APIs answer it: ``{"field", "message"}``."""
         return {"field": self.field, "message": self.message(lang)}
 
 
 class InvalidBooking(ValueError):
+    """Input refused: ``errors`` names every wrong field at once."""
+
     def __init__(self, errors: list[FieldError]) -> None:
         super().__init__(", ".join(f"{e.field}: {e.code}" for e in errors))
         self.errors = errors
-
-
-MESSAGES: dict[str, dict[str, str]] = {
-    "missing": {"da": "Skal udfyldes.", "en": "This field is required."},
-    "extra_forbidden": {"da": "Ukendt felt – det kan ikke bruges her.", "en": "Unknown field: not allowed here."},
-    "string_type": {"da": "Skal være tekst.", "en": "Must be text."},
-    "string_too_short": {"da": "Skal udfyldes.", "en": "This field is required."},
-    "string_too_long": {
-        "da": "Må højst være {max_length} tegn.",
-        "en": "Must be at most {max_length} characters.",
-    },
-    "int_type": {"da": "Skal være et helt tal.", "en": "Must be a whole number."},
-    "model_type": {"da": "Skal være et objekt med felter.", "en": "Must be an object with fields."},
-    "theme_one": {
-        "da": "Vælg præcis ét tema fra kataloget – der er ét tema pr. oplæg. "
-        "Ønsker I et andet tema, så book et oplæg mere.",
-        "en": "Choose exactly one theme from the catalogue – one theme per talk. For another theme, book another talk.",
-    },
-    "setting": {
-        "da": "Vælg enten personalemøde eller arbejdsmiljøgruppen.",
-        "en": "Choose either a staff meeting or the work environment group.",
-    },
-    "language": {"da": "Sproget skal være da eller en.", "en": "Language must be da or en."},
-    "duration": {
-        "da": "Et oplæg varer 90 til 120 minutter (1,5 til 2 timer).",
-        "en": "A talk lasts 90 to 120 minutes (1.5 to 2 hours).",
-    },
-    "participants": {
-        "da": "Antal deltagere skal være et helt tal fra 1 til 500.",
-        "en": "The number of participants must be a whole number from 1 to 500.",
-    },
-    "starts_count": {
-        "da": "Angiv 1 til 3 ønskede tidspunkter.",
-        "en": "Give 1 to 3 desired times.",
-    },
-    "starts_type": {
-        "da": "Ønskede tidspunkter skal være en liste af tidspunkter.",
-        "en": "Desired times must be a list of times.",
-    },
-    "start_format": {
-        "da": "Ugyldigt tidspunkt. Brug dato og klokkeslæt, fx 2027-03-02T13:00.",
-        "en": "Invalid time. Use date and time, e.g. 2027-03-02T13:00.",
-    },
-    "start_nonexistent": {
-        "da": "Tidspunktet findes ikke, fordi uret stilles frem til sommertid. Vælg et andet.",
-        "en": "That time does not exist because the clocks go forward for summer time. Choose another.",
-    },
-    "start_weekend": {
-        "da": "Oplæg holdes på hverdage (mandag til fredag).",
-        "en": "Talks are held on weekdays (Monday to Friday).",
-    },
-    "start_hours": {
-        "da": "Oplægget skal ligge mellem kl. {day_start} og {day_end} (start og slut).",
-        "en": "The talk must start and end between {day_start} and {day_end}.",
-    },
-    "start_too_soon": {
-        "da": "Tidspunktet skal ligge mindst {days} dage ude i fremtiden.",
-        "en": "The time must be at least {days} days ahead.",
-    },
-    "start_too_late": {
-        "da": "Tidspunktet må højst ligge {days} dage ude i fremtiden.",
-        "en": "The time can be at most {days} days ahead.",
-    },
-    "start_duplicate": {
-        "da": "Samme tidspunkt er angivet to gange.",
-        "en": "The same time is given twice.",
-    },
-    "email": {
-        "da": "Ugyldig e-mailadresse, fx navn@arbejdsplads.dk.",
-        "en": "Invalid e-mail address, e.g. name@workplace.dk.",
-    },
-    "phone": {
-        "da": "Telefonnummeret skal være et dansk nummer med 8 cifre eller et internationalt nummer med +landekode.",
-        "en": "The phone number must be a Danish 8-digit number or an international number with +country code.",
-    },
-    "postcode": {"da": "Postnummeret skal være 4 cifre.", "en": "The postcode must be 4 digits."},
-    "text_line": {
-        "da": "Må kun være én linje uden kontroltegn eller usynlige styretegn (fx linjeskift eller retningstegn).",
-        "en": "Must be a single line without control or invisible formatting characters "
-        "(such as line breaks or direction overrides).",
-    },
-    "text_chars": {
-        "da": "Må ikke indeholde kontroltegn eller usynlige styretegn (fx retningstegn); "
-        "almindelige linjeskift er fine.",
-        "en": "Must not contain control or invisible formatting characters (such as direction overrides); "
-        "ordinary line breaks are fine.",
-    },
-    "invalid": {"da": "Ugyldig værdi.", "en": "Invalid value."},
-}
 
 
 # --- structure (strict pydantic) ------------------------------------------------------------------
@@ -277,20 +265,6 @@ def _whole(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-MAX_REASON = 1000
-
-
-def check_reason(value: object) -> FieldError | None:
-    """A cancellation reason: optional text of at most 1,000 characters, line breaks allowed."""
-    if not isinstance(value, str):
-        return FieldError("reason", "string_type")
-    if len(value) > MAX_REASON:
-        return FieldError("reason", "string_too_long", {"max_length": MAX_REASON})
-    if has_forbidden(value, multiline=True):
-        return FieldError("reason", "text_chars")
-    return None
-
-
 # --- calendar rules ----------------------------------------------------------------------------------
 
 
@@ -339,7 +313,7 @@ def _inside_hours(start: datetime, duration_minutes: int | None, rules: BookingR
     return end.date() == local_start.date() and end.time() <= rules.day_end
 
 
-# --- the one entry point ------------------------------------------------------------------------------
+# --- a booking request ---------------------------------------------------------------------------------
 
 
 def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> BookingDetails:
@@ -378,3 +352,271 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
         notes=parsed.notes,
         language=parsed.language,
     )
+
+
+# --- the other requests ----------------------------------------------------------------------------------
+
+Requester = Literal["workplace", "admin"]
+
+
+@dataclass(frozen=True)
+class RescheduleRequest:
+    """A wish for a new time: desired starts (anyone), or a fixed start with a consultant (an admin only)."""
+
+    by: Requester
+    preferred_starts: tuple[datetime, ...] = ()
+    start: datetime | None = None
+    consultant_id: str | None = None
+
+
+def parse_reschedule(
+    raw: object, *, duration_minutes: int, by: Requester, now: datetime, rules: BookingRules
+) -> RescheduleRequest:
+    """``{"preferred_starts": [...]}`` for anyone; ``{"start", "consultant_id"}`` for an admin only.
+
+    Raises ``InvalidBooking`` listing every problem; the starts are checked as a booking's are, for a
+    talk of ``duration_minutes``."""
+    if not isinstance(raw, dict):
+        raise InvalidBooking([FieldError("body", "model_type")])
+    allowed = {"preferred_starts", "start", "consultant_id"} if by == "admin" else {"preferred_starts"}
+    errors = [FieldError(k, "extra_forbidden") for k in raw if k not in allowed]
+    if "start" in raw or "consultant_id" in raw:
+        consultant_id = raw.get("consultant_id")
+        if not isinstance(consultant_id, str) or not consultant_id:
+            errors.append(FieldError("consultant_id", "string_type"))
+        fixed = _parse_one_start(raw.get("start"))
+        if fixed is None:
+            errors.append(FieldError("start", "start_format"))
+        if errors or fixed is None or not isinstance(consultant_id, str):
+            raise InvalidBooking(errors)
+        return RescheduleRequest(by="admin", start=fixed, consultant_id=consultant_id)
+    starts_raw = raw.get("preferred_starts")
+    starts: list[datetime] = []
+    if not isinstance(starts_raw, list) or not all(isinstance(s, str) for s in starts_raw):
+        errors.append(FieldError("preferred_starts", "starts_type"))
+    elif not 1 <= len(starts_raw) <= MAX_STARTS:
+        errors.append(FieldError("preferred_starts", "starts_count"))
+    else:
+        starts, start_errors = check_starts(starts_raw, duration_minutes, now=now, rules=rules)
+        errors.extend(start_errors)
+    if errors:
+        raise InvalidBooking(errors)
+    return RescheduleRequest(by=by, preferred_starts=tuple(starts))
+
+
+def _parse_one_start(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return parse_start(value)
+    except ValueError:
+        return None
+
+
+def parse_reason(value: object) -> str:
+    """A cancellation reason: optional text of at most 1,000 characters, line breaks allowed (kept as LF)."""
+    if not isinstance(value, str):
+        raise InvalidBooking([FieldError("reason", "string_type")])
+    if len(value) > MAX_REASON:
+        raise InvalidBooking([FieldError("reason", "string_too_long", {"max_length": MAX_REASON})])
+    if has_forbidden(value, multiline=True):
+        raise InvalidBooking([FieldError("reason", "text_chars")])
+    return normalize_newlines(value)
+
+
+def check_idempotency_key(key: str | None) -> None:
+    """An ``Idempotency-Key`` is optional; given, it has 1 to 200 characters."""
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise InvalidBooking([FieldError("Idempotency-Key", "string_too_long", {"max_length": MAX_IDEMPOTENCY_KEY})])
+
+
+# --- the booking --------------------------------------------------------------------------------------------
+
+Status = Literal["received", "scheduled", "needs_alternative", "cancelled"]
+OPEN_STATUSES: tuple[Status, ...] = ("received", "scheduled", "needs_alternative")
+# The scheduler's outcomes for a booking, each carrying the placement's revision.
+Outcome = BookingScheduled | BookingNeedsAlternative | BookingCancelled | BookingRescheduled
+
+# Crockford's base 32 without look-alikes: references are read aloud on the phone.
+_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+
+
+def new_reference() -> str:
+    """A booking's id, e.g. ``7K3M-Q9XD``: what the workplace quotes when it calls."""
+    raw = "".join(secrets.choice(_ALPHABET) for _ in range(8))
+    return f"{raw[:4]}-{raw[4:]}"
+
+
+def new_secret() -> str:
+    """The secret in the workplace's private link to its booking."""
+    return secrets.token_urlsafe(24)
+
+
+def status_url(base_url: str, booking_id: str, secret: str) -> str:
+    return f"{base_url.rstrip('/')}/bookings/{booking_id}?token={secret}"
+
+
+class NotOpen(Exception):
+    """The booking is cancelled, or its cancellation is under way: it cannot change any more."""
+
+    text = N_("Bookingen er aflyst eller ved at blive aflyst og kan ikke ændres.")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One step in a booking's history, shown on its status page."""
+
+    at: datetime
+    status: str  # the booking's new status, or the request made: "cancel_requested", "reschedule_requested"
+    event_id: str  # the event that announced the step (or, for an outcome, brought it)
+    type: str | None = None  # an outcome: the scheduler's event type
+    by: str | None = None  # a request: who made it (a Requester)
+    preferred_starts: tuple[datetime, ...] | None = None  # a request for a new time: the desired starts
+
+
+@dataclass(frozen=True)
+class Idempotency:
+    """The ``Idempotency-Key`` a booking was requested with, and a hash of that request's body."""
+
+    key: str
+    request_hash: str
+
+
+@dataclass(frozen=True)
+class Booking:
+    """A workplace's booking of a talk: what was asked for, where it stands, and how it got there."""
+
+    id: str  # the reference, e.g. "7K3M-Q9XD"
+    secret: str  # the token in the workplace's private link (status_url)
+    status_url: str
+    status: Status
+    details: BookingDetails
+    created_at: datetime
+    updated_at: datetime
+    history: tuple[HistoryEntry, ...]
+    slot: Slot | None = None  # the reserved consultant and time, once scheduled
+    alternatives: tuple[datetime, ...] = ()  # free starts offered when the desired ones were taken
+    sequence: int | None = None  # the calendar invite's sequence number
+    reason: str | None = None  # why the desired times could not be had
+    cancel_reason: str | None = None
+    revision: int | None = None  # the revision of the last outcome applied (None: none yet)
+    status_at: datetime | None = None  # when the last outcome happened
+    cancel_requested_at: datetime | None = None
+    reschedule_requested_at: datetime | None = None  # set while a request for a new time is under way
+    idempotency: Idempotency | None = None
+
+    @classmethod
+    def request(
+        cls,
+        details: BookingDetails,
+        *,
+        reference: str,
+        secret: str,
+        base_url: str,
+        now: datetime,
+        idempotency: Idempotency | None = None,
+    ) -> Recorded:
+        """A new booking, received, and its ``booking.requested`` event."""
+        url = status_url(base_url, reference, secret)
+        event = new_event(BookingRequestedData(booking_id=reference, booking=details, status_url=url), now=now)
+        booking = cls(
+            id=reference,
+            secret=secret,
+            status_url=url,
+            status="received",
+            details=details,
+            created_at=now,
+            updated_at=now,
+            history=(HistoryEntry(at=now, status="received", event_id=str(event.event_id)),),
+            idempotency=idempotency,
+        )
+        return Recorded(booking, event)
+
+    def opens_with(self, secret: str | None) -> bool:
+        """Whether ``secret`` is this booking's (the workplace's link); compared in constant time."""
+        return bool(secret) and secrets.compare_digest(self.secret.encode(), str(secret).encode())
+
+    @property
+    def is_open(self) -> bool:
+        """Whether the booking may still change: not cancelled, and no cancellation under way."""
+        return self.status in OPEN_STATUSES and self.cancel_requested_at is None
+
+    @property
+    def cancel_pending(self) -> bool:
+        return self.cancel_requested_at is not None and self.status != "cancelled"
+
+    def request_cancel(self, *, by: Requester, reason: str, now: datetime) -> Recorded:
+        """Record the wish to cancel and announce it; raises ``NotOpen`` if the booking is not open."""
+        if not self.is_open:
+            raise NotOpen
+        event = new_event(BookingCancelRequestedData(booking_id=self.id, requested_by=by, reason=reason), now=now)
+        entry = HistoryEntry(at=now, status="cancel_requested", event_id=str(event.event_id), by=by)
+        return Recorded(replace(self, cancel_requested_at=now, updated_at=now, history=(*self.history, entry)), event)
+
+    def request_reschedule(self, request: RescheduleRequest, *, now: datetime) -> Recorded:
+        """Record the wish for a new time and announce it; raises ``NotOpen`` if the booking is not open."""
+        if not self.is_open:
+            raise NotOpen
+        data = BookingRescheduleRequestedData(
+            booking_id=self.id,
+            requested_by=request.by,
+            preferred_starts=request.preferred_starts,
+            start=request.start,
+            consultant_id=request.consultant_id,
+        )
+        event = new_event(data, now=now)
+        entry = HistoryEntry(
+            at=now,
+            status="reschedule_requested",
+            event_id=str(event.event_id),
+            by=request.by,
+            preferred_starts=request.preferred_starts,
+        )
+        changed = replace(self, reschedule_requested_at=now, updated_at=now, history=(*self.history, entry))
+        return Recorded(changed, event)
+
+    def apply_outcome(self, event: Outcome) -> Booking | None:
+        """The booking after the scheduler's ``event``; None if it changes nothing: an outcome already
+        applied, or one older than the last applied.
+
+        "Older" is by the outcome's revision, which the scheduler raises with every outcome it stores
+        for the booking: not by a clock, which may differ between replicas."""
+        revision = event.data.revision
+        if any(entry.event_id == str(event.event_id) for entry in self.history):
+            return None
+        if self.revision is not None and revision <= self.revision:
+            return None
+        data = event.data
+        if isinstance(data, BookingCancelledData):
+            changed = replace(self, status="cancelled", slot=None, alternatives=(), cancel_reason=data.reason)
+        elif isinstance(data, BookingNeedsAlternativeData):
+            # A scheduled talk that could not be moved stays scheduled; the alternatives are offered.
+            kept = data.current_slot
+            changed = replace(
+                self,
+                status="scheduled" if kept else "needs_alternative",
+                slot=kept,
+                alternatives=tuple(data.alternatives),
+                reason=data.reason,
+                reschedule_requested_at=None,
+            )
+        else:  # scheduled, or moved to a new time
+            changed = replace(
+                self,
+                status="scheduled",
+                slot=data.slot,
+                sequence=data.sequence,
+                alternatives=(),
+                reschedule_requested_at=None,
+            )
+        at = event.occurred_at
+        entry = HistoryEntry(at=at, status=changed.status, event_id=str(event.event_id), type=event.type)
+        return replace(changed, revision=revision, status_at=at, updated_at=at, history=(*self.history, entry))
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A booking after a change, and the event that announces the change (stored together)."""
+
+    booking: Booking
+    event: Event

@@ -1,17 +1,191 @@
-"""The booking service's routing table: the scheduler's outcomes, projected onto the booking."""
+"""The booking service's use cases, one function each, called by the JSON API, the pages and the
+consumer alike; and its routing table, ``HANDLERS``: the scheduler's outcomes, applied to the booking.
+
+Every function takes ``Deps`` first: the store, the rules and the clock. A use case that refuses its
+input raises ``InvalidBooking`` (every wrong field at once, counted in the metrics); one that finds
+the booking closed raises ``NotOpen``.
+"""
 
 from __future__ import annotations
 
-from services.booking.store import BookingStore
-from shared.contracts.events import Event
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from services.booking.domain import (
+    Booking,
+    BookingRules,
+    Idempotency,
+    InvalidBooking,
+    NotOpen,
+    Outcome,
+    Recorded,
+    Requester,
+    check_idempotency_key,
+    new_reference,
+    new_secret,
+    parse_booking,
+    parse_reason,
+    parse_reschedule,
+)
+from services.booking.metrics import BOOKINGS_CREATED, count_invalid
+from services.booking.store import BookingStore, KeyTaken, ReferenceTaken
+from shared.contracts.models import BookingDetails
 from shared.infra.routing import Route
 
-
-async def apply_outcome(store: BookingStore, event: Event) -> None:
-    await store.apply(event)
+REFERENCE_ATTEMPTS = 5
 
 
-HANDLERS: dict[str, Route[BookingStore]] = {
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Deps:
+    store: BookingStore
+    rules: BookingRules
+    base_url: str  # where the workplace's private link points (PUBLIC_BASE_URL)
+    clock: Callable[[], datetime] = utc_now
+
+
+@dataclass(frozen=True)
+class Channel:
+    """Where a booking request comes from, and how that channel treats a reused Idempotency-Key."""
+
+    name: str  # the label of the created-bookings metric
+    key_prefix: str  # keeps one channel's keys apart from another's
+    # The same key with another body: refused (an API client's mistake), or a new booking (a form
+    # sent again after being changed, in the same page).
+    reused_key_is_conflict: bool
+
+
+API = Channel("api", key_prefix="", reused_key_is_conflict=True)
+FORM = Channel("form", key_prefix="form:", reused_key_is_conflict=False)
+
+
+class IdempotencyConflict(Exception):
+    """The Idempotency-Key was used before for a different request body."""
+
+
+@dataclass(frozen=True)
+class Requested:
+    booking: Booking
+    replayed: bool  # True when an earlier identical request (same Idempotency-Key) is answered again
+
+
+# --- use cases -----------------------------------------------------------------------------------------------
+
+
+async def request_booking(deps: Deps, raw: object, *, channel: Channel, key: str | None = None) -> Requested:
+    """Validate a booking request and store it with its ``booking.requested`` event.
+
+    With an Idempotency-Key, the same request sent again gets the booking stored the first time
+    (``replayed``), nothing is stored twice; the same key with another body is up to the ``channel``."""
+    now = deps.clock()
+    with _counting_refusals():
+        check_idempotency_key(key)
+        details = parse_booking(raw, now=now, rules=deps.rules)
+    idempotency = Idempotency(channel.key_prefix + key, request_hash(raw)) if key is not None else None
+    try:
+        booking = await _store_new(deps, details, now, idempotency)
+    except KeyTaken as taken:
+        earlier = taken.existing
+        if earlier is not None and earlier.idempotency == idempotency:  # the same key and the same body
+            return Requested(earlier, replayed=True)
+        if channel.reused_key_is_conflict:
+            raise IdempotencyConflict from None
+        booking = await _store_new(deps, details, now, idempotency=None)
+    BOOKINGS_CREATED.labels(channel.name).inc()
+    return Requested(booking, replayed=False)
+
+
+def request_hash(raw: object) -> str:
+    """A fingerprint of a request body: the same JSON, whatever the order of its keys."""
+    return hashlib.sha256(json.dumps(raw, sort_keys=True).encode()).hexdigest()
+
+
+async def _store_new(deps: Deps, details: BookingDetails, now: datetime, idempotency: Idempotency | None) -> Booking:
+    for _ in range(REFERENCE_ATTEMPTS):
+        recorded = Booking.request(
+            details,
+            reference=new_reference(),
+            secret=new_secret(),
+            base_url=deps.base_url,
+            now=now,
+            idempotency=idempotency,
+        )
+        try:
+            await deps.store.add(recorded.booking, recorded.event)
+        except ReferenceTaken:
+            continue  # drawn before: draw another
+        return recorded.booking
+    raise RuntimeError("could not draw a free booking reference")
+
+
+async def find_booking(deps: Deps, booking_id: str, *, token: str | None, admin: bool = False) -> Booking | None:
+    """The booking for its workplace (``token``: the secret of its private link) or an admin; None
+    when it does not exist or the token is wrong (the two look the same from outside)."""
+    booking = await deps.store.get(booking_id)
+    if booking is None or not (admin or booking.opens_with(token)):
+        return None
+    return booking
+
+
+async def list_bookings(deps: Deps, status: str | None, limit: int) -> list[Booking]:
+    return await deps.store.list(status, limit)
+
+
+async def cancel(deps: Deps, booking: Booking, *, by: Requester, reason: object) -> Booking:
+    """Ask the scheduler to cancel (``booking.cancel_requested``); refused once cancelled or cancelling."""
+    with _counting_refusals():
+        text = parse_reason(reason)
+    return await _record(deps, booking.request_cancel(by=by, reason=text, now=deps.clock()))
+
+
+async def reschedule(deps: Deps, booking: Booking, raw: object, *, by: Requester) -> Booking:
+    """Ask the scheduler for a new time (``booking.reschedule_requested``): desired starts from anyone,
+    or a fixed start and consultant from an admin."""
+    now = deps.clock()
+    with _counting_refusals():
+        request = parse_reschedule(
+            raw, duration_minutes=booking.details.duration_minutes, by=by, now=now, rules=deps.rules
+        )
+    return await _record(deps, booking.request_reschedule(request, now=now))
+
+
+@contextmanager
+def _counting_refusals() -> Iterator[None]:
+    """Count the fields of refused input in the metrics (then let the refusal go on)."""
+    try:
+        yield
+    except InvalidBooking as exc:
+        count_invalid(exc.errors)
+        raise
+
+
+async def _record(deps: Deps, recorded: Recorded) -> Booking:
+    if not await deps.store.record_request(recorded.booking, recorded.event):
+        raise NotOpen  # closed since it was read
+    return recorded.booking
+
+
+# --- the scheduler's outcomes ----------------------------------------------------------------------------------
+
+
+async def apply_outcome(deps: Deps, event: Outcome) -> None:
+    """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once."""
+    booking = await deps.store.get(event.correlation_id)
+    if booking is None:
+        return
+    changed = booking.apply_outcome(event)
+    if changed is not None:
+        await deps.store.record_outcome(changed)
+
+
+HANDLERS: dict[str, Route[Deps]] = {
     "booking.scheduled": apply_outcome,
     "booking.needs_alternative": apply_outcome,
     "booking.cancelled": apply_outcome,

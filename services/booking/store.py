@@ -1,35 +1,29 @@
-"""The ``bookings`` collection: each booking is one document that also carries its outbox, so a
-booking and the events announcing it are stored in one atomic write."""
+"""Where bookings are kept: the ``BookingStore`` protocol the handlers use, and its MongoDB adapter.
+
+Each booking is one document in the ``bookings`` collection that also carries its outbox, so a
+booking and the events announcing it are stored in one atomic write. After such a write the store
+signals the outbox relay (``on_commit``), which then publishes at once: the one way to "publish now".
+"""
 
 from __future__ import annotations
 
-import secrets
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Protocol
 
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from shared.contracts.events import (
-    BookingCancelledData,
-    BookingCancelRequestedData,
-    BookingNeedsAlternativeData,
-    BookingRequestedData,
-    BookingRescheduledData,
-    BookingRescheduleRequestedData,
-    BookingScheduledData,
-    Event,
-    new_event,
-)
+from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency
+from shared.contracts.events import Event
 from shared.contracts.models import BookingDetails, Slot
+from shared.infra.mongo import Document
 from shared.infra.outbox import OUTBOX_INDEXES, merge_updates, outbox_fields, outbox_update
 
-Document = dict[str, Any]
-
+COLLECTION = "bookings"
 INDEXES = {
-    "bookings": [
+    COLLECTION: [
         IndexModel(OUTBOX_INDEXES),
         # Sparse, not partial: a lookup by key (an idempotent replay) can then use it on every server.
         IndexModel([("idempotency_key", 1)], unique=True, sparse=True),
@@ -39,177 +33,179 @@ INDEXES = {
     "processed_events": [],
 }
 
-# Crockford's base 32 without look-alikes: references are read aloud on the phone.
-_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
-OPEN_STATUSES = ("received", "scheduled", "needs_alternative")
+
+class ReferenceTaken(Exception):
+    """Another booking already has this reference: draw another."""
 
 
-def new_reference() -> str:
-    raw = "".join(secrets.choice(_ALPHABET) for _ in range(8))
-    return f"{raw[:4]}-{raw[4:]}"
+class KeyTaken(Exception):
+    """Another booking was already requested with this Idempotency-Key."""
+
+    def __init__(self, existing: Booking | None) -> None:
+        super().__init__("Idempotency-Key already used")
+        self.existing = existing  # None if it was deleted in the meantime
 
 
-def new_secret() -> str:
-    return secrets.token_urlsafe(24)
+class BookingStore(Protocol):
+    async def add(self, booking: Booking, event: Event) -> None:
+        """Store a new booking with its event; raises ``ReferenceTaken`` or ``KeyTaken``."""
+
+    async def get(self, booking_id: str) -> Booking | None: ...
+
+    async def list(self, status: str | None, limit: int) -> list[Booking]:
+        """The newest bookings first, all or those with ``status``."""
+
+    async def record_request(self, booking: Booking, event: Event) -> bool:
+        """Store a cancel or reschedule request (the last entry of ``booking.history``) with its event,
+        if the stored booking is still open; False if it is not (it was cancelled meanwhile)."""
+
+    async def record_outcome(self, booking: Booking) -> bool:
+        """Store the booking after a scheduler's outcome (the last entry of its history), unless the
+        stored booking has that outcome, or a newer one, already; False then."""
 
 
-def status_url(base_url: str, booking_id: str, secret: str) -> str:
-    return f"{base_url.rstrip('/')}/bookings/{booking_id}?token={secret}"
-
-
-class IdempotencyConflict(Exception):
-    """The Idempotency-Key was used before for a different request body."""
-
-
-@dataclass(frozen=True)
-class Created:
-    booking: Document
-    replayed: bool  # True when an earlier identical request (same Idempotency-Key) is answered again
-
-
-class BookingStore:
-    def __init__(self, collection: AsyncCollection[Document], base_url: str) -> None:
+class MongoBookingStore:
+    def __init__(self, collection: AsyncCollection[Document], *, on_commit: Callable[[], None] = lambda: None) -> None:
         self._bookings = collection
-        self._base_url = base_url
+        self._on_commit = on_commit
 
-    async def create(
-        self,
-        details: BookingDetails,
-        *,
-        now: datetime,
-        idempotency_key: str | None = None,
-        request_hash: str | None = None,
-    ) -> Created:
-        """Store a new booking with its ``booking.requested`` event: one insert, one round trip."""
-        for _ in range(5):
-            booking_id, secret = new_reference(), new_secret()
-            url = status_url(self._base_url, booking_id, secret)
-            event = new_event(BookingRequestedData(booking_id=booking_id, booking=details, status_url=url), now=now)
-            document: Document = {
-                "_id": booking_id,
-                "secret": secret,
-                "status_url": url,
-                "status": "received",
-                "details": details.model_dump(mode="python"),
-                "created_at": now,
-                "updated_at": now,
-                "history": [{"at": now, "status": "received", "event_id": str(event.event_id)}],
-                **outbox_fields([event], now),
-            }
-            if idempotency_key is not None:
-                document["idempotency_key"] = idempotency_key
-                document["request_hash"] = request_hash
-            try:
-                await self._bookings.insert_one(document)
-            except DuplicateKeyError as exc:
-                if "idempotency_key" in str(exc.details or {}):
-                    return await self._replay(idempotency_key, request_hash)
-                continue  # the reference was taken: draw another
-            return Created(document, replayed=False)
-        raise RuntimeError("could not draw a free booking reference")
+    async def add(self, booking: Booking, event: Event) -> None:
+        document = {**_new_document(booking), **outbox_fields([event], booking.created_at)}
+        try:
+            await self._bookings.insert_one(document)
+        except DuplicateKeyError as exc:
+            if booking.idempotency is not None and "idempotency_key" in str(exc.details or {}):
+                existing = await self._bookings.find_one({"idempotency_key": booking.idempotency.key}, {"outbox": 0})
+                raise KeyTaken(_booking(existing) if existing else None) from None
+            raise ReferenceTaken(booking.id) from None
+        self._on_commit()
 
-    async def _replay(self, key: str | None, request_hash: str | None) -> Created:
-        existing = await self._bookings.find_one({"idempotency_key": key}, {"outbox": 0})
-        if existing is None:  # pragma: no cover - the duplicate was deleted in between
-            raise IdempotencyConflict
-        if existing.get("request_hash") != request_hash:
-            raise IdempotencyConflict
-        return Created(existing, replayed=True)
+    async def get(self, booking_id: str) -> Booking | None:
+        document = await self._bookings.find_one({"_id": booking_id}, {"outbox": 0})
+        return _booking(document) if document else None
 
-    async def get(self, booking_id: str) -> Document | None:
-        return await self._bookings.find_one({"_id": booking_id}, {"outbox": 0})
-
-    async def find_authorised(self, booking_id: str, secret: str | None) -> Document | None:
-        """The booking if ``secret`` is its status secret; None otherwise (unknown or wrong)."""
-        if not secret:
-            return None
-        booking = await self.get(booking_id)
-        if booking is None or not secrets.compare_digest(booking["secret"].encode(), secret.encode()):
-            return None
-        return booking
-
-    async def list(self, status: str | None, limit: int) -> list[Document]:
+    async def list(self, status: str | None, limit: int) -> list[Booking]:
         query = {"status": status} if status else {}
         cursor = self._bookings.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit)
-        return await cursor.to_list()
+        return [_booking(document) async for document in cursor]
 
-    async def request_cancel(self, booking_id: str, *, by: str, reason: str, now: datetime) -> Document | None:
-        """Record the wish to cancel and announce it; None if the booking is not open any more."""
-        event = new_event(BookingCancelRequestedData(booking_id=booking_id, requested_by=by, reason=reason), now=now)
-        return await self._record_request(booking_id, event, "cancel_requested_at", {"by": by}, now)
-
-    async def request_reschedule(
-        self, booking_id: str, data: BookingRescheduleRequestedData, *, now: datetime
-    ) -> Document | None:
-        """Record the wish for a new time and announce it; None if the booking is not open any more."""
-        event = new_event(data, now=now)
-        details = {"by": data.requested_by, "preferred_starts": list(data.preferred_starts)}
-        return await self._record_request(booking_id, event, "reschedule_requested_at", details, now)
-
-    async def _record_request(
-        self, booking_id: str, event: Event, marker: str, details: Document, now: datetime
-    ) -> Document | None:
-        """Store a workplace's or admin's request on an open booking together with its event."""
-        history = {"at": now, "status": marker.removesuffix("_at"), "event_id": str(event.event_id), **details}
+    async def record_request(self, booking: Booking, event: Event) -> bool:
+        entry = booking.history[-1]
+        marker = _REQUEST_MARKERS[entry.status]
         update = merge_updates(
-            {"$set": {marker: now, "updated_at": now}, "$push": {"history": history}},
-            outbox_update([event], now),
+            {"$set": {marker: entry.at, "updated_at": booking.updated_at}, "$push": {"history": _entry(entry)}},
+            outbox_update([event], entry.at),
         )
         result = await self._bookings.update_one(
-            {"_id": booking_id, "status": {"$in": list(OPEN_STATUSES)}, "cancel_requested_at": None}, update
+            {"_id": booking.id, "status": {"$in": list(OPEN_STATUSES)}, "cancel_requested_at": None}, update
         )
-        return await self.get(booking_id) if result.modified_count == 1 else None
+        if result.modified_count != 1:
+            return False
+        self._on_commit()
+        return True
 
-    async def apply(self, event: Event) -> None:
-        """Project a scheduler event onto the booking (idempotent; an older event never wins).
-
-        "Older" is by the placement's revision, which the scheduler raises with every outcome it
-        stores for the booking: not by a clock, which may differ between replicas."""
-        changes = _projection(event)
-        if changes is None:
-            return
-        revision = getattr(event.data, "revision", 0)
-        at = event.occurred_at
-        entry = {"at": at, "status": changes["status"], "event_id": str(event.event_id), "type": event.type}
-        await self._bookings.update_one(
+    async def record_outcome(self, booking: Booking) -> bool:
+        entry = booking.history[-1]
+        result = await self._bookings.update_one(
             {
-                "_id": event.correlation_id,
-                "history.event_id": {"$ne": str(event.event_id)},
+                "_id": booking.id,
+                "history.event_id": {"$ne": entry.event_id},
                 # "before this one": lower, or not set yet (one condition, no $or: an $or makes some
                 # servers (SecantusDB) scan the whole collection instead of using the _id)
-                "revision": {"$not": {"$gte": revision}},
+                "revision": {"$not": {"$gte": booking.revision}},
             },
-            {
-                "$set": {**changes, "revision": revision, "status_at": at, "updated_at": at},
-                "$push": {"history": entry},
-            },
+            {"$set": _outcome_fields(booking), "$push": {"history": _entry(entry)}},
         )
+        return result.modified_count == 1
 
 
-def _slot_document(slot: Slot) -> Document:
-    return slot.model_dump(mode="python")
+# Which field a request sets, by the status its history entry records.
+_REQUEST_MARKERS = {"cancel_requested": "cancel_requested_at", "reschedule_requested": "reschedule_requested_at"}
 
 
-def _projection(event: Event) -> Document | None:
-    data = event.data
-    if isinstance(data, BookingScheduledData | BookingRescheduledData):
-        return {
-            "status": "scheduled",
-            "slot": _slot_document(data.slot),
-            "sequence": data.sequence,
-            "alternatives": [],
-            "reschedule_requested_at": None,
-        }
-    if isinstance(data, BookingNeedsAlternativeData):
-        # A scheduled talk that could not be moved stays scheduled; the alternatives are offered.
-        kept = data.current_slot
-        return {
-            "status": "scheduled" if kept else "needs_alternative",
-            "slot": _slot_document(kept) if kept else None,
-            "alternatives": list(data.alternatives),
-            "reason": data.reason,
-            "reschedule_requested_at": None,
-        }
-    if isinstance(data, BookingCancelledData):
-        return {"status": "cancelled", "slot": None, "alternatives": [], "cancel_reason": data.reason}
-    return None
+# --- documents <-> bookings ------------------------------------------------------------------------------
+
+
+def _new_document(booking: Booking) -> Document:
+    document: Document = {
+        "_id": booking.id,
+        "secret": booking.secret,
+        "status_url": booking.status_url,
+        "status": booking.status,
+        "details": booking.details.model_dump(mode="python"),
+        "created_at": booking.created_at,
+        "updated_at": booking.updated_at,
+        "history": [_entry(entry) for entry in booking.history],
+    }
+    if booking.idempotency is not None:
+        document["idempotency_key"] = booking.idempotency.key
+        document["request_hash"] = booking.idempotency.request_hash
+    return document
+
+
+def _outcome_fields(booking: Booking) -> Document:
+    """What an outcome of the scheduler decides."""
+    return {
+        "status": booking.status,
+        "slot": _slot(booking.slot),
+        "alternatives": list(booking.alternatives),
+        "sequence": booking.sequence,
+        "reason": booking.reason,
+        "cancel_reason": booking.cancel_reason,
+        "reschedule_requested_at": booking.reschedule_requested_at,
+        "revision": booking.revision,
+        "status_at": booking.status_at,
+        "updated_at": booking.updated_at,
+    }
+
+
+def _slot(slot: Slot | None) -> Document | None:
+    return slot.model_dump(mode="python") if slot else None
+
+
+def _entry(entry: HistoryEntry) -> Document:
+    document: Document = {"at": entry.at, "status": entry.status, "event_id": entry.event_id}
+    if entry.type is not None:
+        document["type"] = entry.type
+    if entry.by is not None:
+        document["by"] = entry.by
+    if entry.preferred_starts is not None:
+        document["preferred_starts"] = list(entry.preferred_starts)
+    return document
+
+
+def _booking(document: Document) -> Booking:
+    """A stored booking; fields that older documents lack take their defaults."""
+    key = document.get("idempotency_key")
+    return Booking(
+        id=document["_id"],
+        secret=document["secret"],
+        status_url=document["status_url"],
+        status=document["status"],
+        details=BookingDetails.model_validate(document["details"]),
+        created_at=document["created_at"],
+        updated_at=document.get("updated_at") or document["created_at"],
+        history=tuple(_history_entry(entry) for entry in document.get("history", [])),
+        slot=Slot.model_validate(document["slot"]) if document.get("slot") else None,
+        alternatives=tuple(document.get("alternatives") or ()),
+        sequence=document.get("sequence"),
+        reason=document.get("reason"),
+        cancel_reason=document.get("cancel_reason"),
+        revision=document.get("revision"),
+        status_at=document.get("status_at"),
+        cancel_requested_at=document.get("cancel_requested_at"),
+        reschedule_requested_at=document.get("reschedule_requested_at"),
+        idempotency=Idempotency(key, document.get("request_hash") or "") if key is not None else None,
+    )
+
+
+def _history_entry(document: Document) -> HistoryEntry:
+    starts: Sequence[datetime] | None = document.get("preferred_starts")
+    return HistoryEntry(
+        at=document["at"],
+        status=document["status"],
+        event_id=document.get("event_id", ""),
+        type=document.get("type"),
+        by=document.get("by"),
+        preferred_starts=tuple(starts) if starts is not None else None,
+    )

@@ -1,165 +1,23 @@
-"""Interface texts of the booking pages, Danish first. Templates look them up as ``t.key``."""
+"""The booking service's texts: Danish in the code (marked ``N_``) and the templates (``_("…")``),
+English in ``locale/en/LC_MESSAGES/messages.po`` beside this file (then ``shared/``'s catalogue)."""
 
 from __future__ import annotations
 
-TEXTS: dict[str, dict[str, str]] = {
-    "da": {
-        "site_title": "Inspirationsoplæg om psykisk arbejdsmiljø",
-        "skip": "Spring til indhold",
-        "other_language": "English",
-        "form_title": "Book et gratis inspirationsoplæg",
-        "form_lead": "Udfyld formularen, så finder vi en konsulent og et tidspunkt. I får en kvittering med det "
-        "samme og en bekræftelse, når oplægget er planlagt.",
-        "errors_title": "Der er fejl i formularen",
-        "errors_lead": "Ret venligst disse felter:",
-        "theme_legend": "Tema – vælg ét",
-        "theme_hint": "Der er ét tema pr. oplæg. Ønsker I flere temaer, så book et oplæg for hvert.",
-        "read_more": "Læs om temaet",
-        "practical_legend": "Oplægget",
-        "setting": "Hvor holdes oplægget?",
-        "duration": "Varighed",
-        "minutes": "minutter",
-        "participants": "Antal deltagere",
-        "starts_legend": "Ønskede tidspunkter",
-        "starts_hint": "Angiv 1–3 tidspunkter på hverdage mellem kl. {day_start} og {day_end}, mindst {notice} "
-        "dage ude i fremtiden. Tider er dansk tid.",
-        "start_n": "Tidspunkt {n}",
-        "optional": "(valgfrit)",
-        "workplace_legend": "Arbejdspladsen",
-        "workplace_name": "Arbejdspladsens navn",
-        "address": "Adresse",
-        "postcode": "Postnummer",
-        "city": "By",
-        "contact_legend": "Kontaktperson",
-        "contact_name": "Navn",
-        "email": "E-mail",
-        "phone": "Telefon",
-        "phone_hint": "8 cifre, eller + og landekode",
-        "notes": "Bemærkninger",
-        "notes_hint": "Fx lokale, parkering eller hvad I særligt ønsker fokus på.",
-        "submit": "Send bookingforespørgsel",
-        "receipt_title": "Tak – vi har modtaget jeres forespørgsel",
-        "reference": "Bookingnummer",
-        "receipt_next": "Vi finder nu en konsulent og et tidspunkt. I får en bekræftelse på e-mail, og I kan altid "
-        "følge og aflyse bookingen via jeres private link:",
-        "status_link": "Se status for bookingen",
-        "keep_link": "Gem linket – det er jeres adgang til bookingen.",
-        "status_title": "Booking {id}",
-        "status": "Status",
-        "status_received": "Modtaget – vi finder en konsulent og et tidspunkt",
-        "status_scheduled": "Planlagt",
-        "status_needs_alternative": "Ønsket tidspunkt er ikke ledigt – vælg et andet",
-        "status_cancelled": "Aflyst",
-        "cancel_pending": "Afbestillingen er modtaget og behandles.",
-        "reschedule_pending": "Jeres ønske om et nyt tidspunkt behandles.",
-        "when": "Tidspunkt",
-        "consultant": "Konsulent",
-        "theme": "Tema",
-        "desired": "Ønskede tidspunkter",
-        "alternatives_title": "Ledige tidspunkter",
-        "alternatives_lead": "Jeres ønskede tidspunkter var ikke ledige. Vælg et af disse, eller foreslå nye:",
-        "choose": "Vælg dette tidspunkt",
-        "new_time_title": "Ønsk et andet tidspunkt",
-        "new_time_submit": "Send nyt ønske",
-        "cancel_title": "Aflys oplægget",
-        "cancel_lead": "Kan I ikke alligevel? Aflys her, så frigiver vi tiden til andre.",
-        "cancel_submit": "Aflys bookingen",
-        "cancel_reason": "Begrundelse",
-        "unavailable_title": "Prøv igen om lidt",
-        "unavailable_lead": "Systemet kan ikke nå sin database lige nu. Intet er gået tabt – prøv igen om lidt.",
-        "unavailable_form": "Systemet kan ikke gemme jeres forespørgsel lige nu. Det, I har skrevet, står stadig "
-        "i formularen: send den igen om lidt.",
-        "try_again": "Prøv igen",
-        "not_found_title": "Bookingen blev ikke fundet",
-        "not_found_lead": "Linket er forkert eller ufuldstændigt. Brug linket fra jeres kvittering.",
-        "history": "Forløb",
-        "changed": "Ændringen er modtaget.",
-        "not_open": "Bookingen er aflyst eller ved at blive aflyst og kan ikke ændres.",
-        "history_received": "Forespørgslen er modtaget",
-        "history_scheduled": "Oplægget er planlagt",
-        "history_needs_alternative": "Ønsket tidspunkt var ikke ledigt – andre tidspunkter er foreslået",
-        "history_cancelled": "Oplægget er aflyst",
-        "history_cancel_requested": "Afbestilling sendt",
-        "history_reschedule_requested": "Ønske om nyt tidspunkt sendt",
-    },
-    "en": {
-        "site_title": "Inspiration talks on the psychological work environment",
-        "skip": "Skip to content",
-        "other_language": "Dansk",
-        "form_title": "Book a free inspiration talk",
-        "form_lead": "Fill in the form and we will find a consultant and a time. You get a receipt at once and a "
-        "confirmation when the talk is scheduled.",
-        "errors_title": "There are errors in the form",
-        "errors_lead": "Please correct these fields:",
-        "theme_legend": "Theme – choose one",
-        "theme_hint": "There is one theme per talk. For more themes, book a talk for each.",
-        "read_more": "About the theme",
-        "practical_legend": "The talk",
-        "setting": "Where is the talk held?",
-        "duration": "Duration",
-        "minutes": "minutes",
-        "participants": "Number of participants",
-        "starts_legend": "Desired times",
-        "starts_hint": "Give 1–3 times on weekdays between {day_start} and {day_end}, at least {notice} days ahead. "
-        "Times are Danish time.",
-        "start_n": "Time {n}",
-        "optional": "(optional)",
-        "workplace_legend": "The workplace",
-        "workplace_name": "Name of the workplace",
-        "address": "Address",
-        "postcode": "Postcode",
-        "city": "City",
-        "contact_legend": "Contact person",
-        "contact_name": "Name",
-        "email": "E-mail",
-        "phone": "Phone",
-        "phone_hint": "8 digits, or + and country code",
-        "notes": "Notes",
-        "notes_hint": "E.g. room, parking or what you would like the talk to focus on.",
-        "submit": "Send booking request",
-        "receipt_title": "Thank you – we have received your request",
-        "reference": "Booking reference",
-        "receipt_next": "We are now finding a consultant and a time. You will get a confirmation by e-mail, and you "
-        "can always follow and cancel the booking through your private link:",
-        "status_link": "See the booking's status",
-        "keep_link": "Keep the link – it is your access to the booking.",
-        "status_title": "Booking {id}",
-        "status": "Status",
-        "status_received": "Received – we are finding a consultant and a time",
-        "status_scheduled": "Scheduled",
-        "status_needs_alternative": "The desired time is not available – choose another",
-        "status_cancelled": "Cancelled",
-        "cancel_pending": "The cancellation has been received and is being processed.",
-        "reschedule_pending": "Your request for a new time is being processed.",
-        "when": "Time",
-        "consultant": "Consultant",
-        "theme": "Theme",
-        "desired": "Desired times",
-        "alternatives_title": "Available times",
-        "alternatives_lead": "Your desired times were not available. Choose one of these, or suggest new ones:",
-        "choose": "Choose this time",
-        "new_time_title": "Ask for another time",
-        "new_time_submit": "Send new request",
-        "cancel_title": "Cancel the talk",
-        "cancel_lead": "Can't make it after all? Cancel here and we free the time for others.",
-        "cancel_submit": "Cancel the booking",
-        "cancel_reason": "Reason",
-        "unavailable_title": "Please try again in a moment",
-        "unavailable_lead": "The system cannot reach its database right now. Nothing is lost: please try again "
-        "in a moment.",
-        "unavailable_form": "The system cannot store your request right now. What you typed is still in the "
-        "form: please send it again in a moment.",
-        "try_again": "Try again",
-        "not_found_title": "Booking not found",
-        "not_found_lead": "The link is wrong or incomplete. Use the link from your receipt.",
-        "history": "History",
-        "changed": "Your change has been received.",
-        "not_open": "The booking is cancelled or being cancelled and cannot be changed.",
-        "history_received": "Request received",
-        "history_scheduled": "Talk scheduled",
-        "history_needs_alternative": "Desired time not available – other times proposed",
-        "history_cancelled": "Talk cancelled",
-        "history_cancel_requested": "Cancellation sent",
-        "history_reschedule_requested": "Request for a new time sent",
-    },
-}
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from shared.text.i18n import Catalogue
+
+SERVICE_ROOT = Path(__file__).parent
+
+
+@cache
+def catalogue() -> Catalogue:
+    """The booking catalogue, read on first use."""
+    return Catalogue.for_service(SERVICE_ROOT)
+
+
+def translate(lang: str, text: str, **params: Any) -> str:
+    """``text`` (Danish) in ``lang``, its ``{name}`` placeholders filled in from ``params``."""
+    return catalogue().gettext(lang, text, **params)

@@ -1,4 +1,4 @@
-"""The booking form in a real browser (issue 2 "Done when": a booking made in a browser).
+"""The booking form in a real browser: a booking made in a browser, and the form's error summary.
 
 The real app listens on a free loopback port; Debian's Chromium (``/usr/bin/chromium``) is driven
 headless with Playwright's Python package. No browser is ever downloaded: without
@@ -165,3 +165,13 @@ async def test_empty_form_shows_a_focusable_error_summary_whose_links_move_focus
 
     await summary.get_by_role("link", name=re.compile("^Tema")).click()
     await expect(page.locator("#theme-smidighed")).to_be_focused()
+
+
+@pytest.mark.asyncio
+async def test_the_pages_are_styled_under_their_content_security_policy(page: Any) -> None:
+    """The look comes from the service's own stylesheet: the pages' policy allows no inline style."""
+    await page.goto("/")
+
+    await expect(page.locator("header")).to_have_css("background-color", "rgb(138, 21, 56)")
+    skip = await page.get_by_role("link", name="Spring til indhold").bounding_box()
+    assert skip is not None and skip["x"] < 0, "the skip link stays off-screen until it has focus"

@@ -1,4 +1,4 @@
-"""The booking JSON API against a real RabbitMQ and a real MongoDB-protocol server (issue 2 §3–§6).
+"""The booking JSON API against a real RabbitMQ and a real MongoDB-protocol server.
 
 Every test runs the real app (``create_app``) in-process with the aiohttp test server. To see what
 goes out on the exchange, a test binds its own exclusive queue to ``inspiration.events`` before it

@@ -1,4 +1,4 @@
-"""The booking form round trip, as a browser without JavaScript sees it (issue 2 §3): the form, its
+"""The booking form round trip, as a browser without JavaScript sees it: the form, its
 errors, the receipt, the private status page and its cancel form.
 
 The pages are read with the standard library's HTML parser: enough to find elements by id, tag and

@@ -1,7 +1,8 @@
-"""The transactional outbox (issue 2 §5): a stored booking is never lost and, in normal operation,
-never published twice, even with several relays, and even if a relay dies half-way.
+"""The transactional outbox (``shared.infra.outbox``, see docs/architecture.md): a stored booking is
+never lost and, in normal operation, never published twice, even with several relays, and even if a
+relay dies half-way.
 
-The bookings are stored with ``BookingStore`` directly, with no relay running: exactly the state a
+The bookings are stored with the ``MongoBookingStore`` directly, with no relay running: exactly the state a
 booking service leaves behind when it dies between storing and publishing. Relays are then run by
 hand over the same collection with a real ``Publisher`` on a real exchange, and a private queue
 bound to ``booking.requested`` counts what reaches the broker.
@@ -23,8 +24,8 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.booking.domain import BookingRules, parse_booking
-from services.booking.store import INDEXES, BookingStore
+from services.booking.domain import Booking, BookingRules, new_reference, new_secret, parse_booking
+from services.booking.store import INDEXES, MongoBookingStore
 from shared.contracts.events import EXCHANGE
 from shared.contracts.models import BookingDetails
 from shared.infra.messaging import Publisher
@@ -71,8 +72,8 @@ async def publisher(channel: AbstractChannel) -> Publisher:
 
 
 @pytest.fixture
-def store(bookings: AsyncCollection[Document]) -> BookingStore:
-    return BookingStore(bookings, "http://127.0.0.1:8080")
+def store(bookings: AsyncCollection[Document]) -> MongoBookingStore:
+    return MongoBookingStore(bookings)
 
 
 # --- helpers --------------------------------------------------------------------------------------------------
@@ -95,11 +96,21 @@ def details() -> BookingDetails:
     return parse_booking(raw, now=now, rules=BookingRules())
 
 
-async def store_bookings(store: BookingStore, count: int) -> dict[str, str]:
+async def store_bookings(store: MongoBookingStore, count: int) -> dict[str, str]:
     """Store ``count`` bookings (no relay running); returns event id -> booking id."""
     booking = details()
-    created = await asyncio.gather(*(store.create(booking, now=datetime.now(UTC)) for _ in range(count)))
-    return {c.booking["outbox"][0]["event_id"]: c.booking["_id"] for c in created}
+    created = [
+        Booking.request(
+            booking,
+            reference=new_reference(),
+            secret=new_secret(),
+            base_url="http://127.0.0.1:8080",
+            now=datetime.now(UTC),
+        )
+        for _ in range(count)
+    ]
+    await asyncio.gather(*(store.add(c.booking, c.event) for c in created))
+    return {str(c.event.event_id): c.booking.id for c in created}
 
 
 async def received(queue: AbstractQueue, event_ids: Mapping[str, str]) -> Counter[str]:
@@ -142,7 +153,7 @@ class DiesBeforePublishing:
 
 @pytest.mark.asyncio
 async def test_booking_stored_while_no_relay_runs_is_published_once_when_one_starts(
-    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+    store: MongoBookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
     events = await store_bookings(store, 1)
 
@@ -169,7 +180,7 @@ async def test_booking_stored_while_no_relay_runs_is_published_once_when_one_sta
 
 @pytest.mark.asyncio
 async def test_relay_that_dies_before_publishing_leaves_the_event_for_the_next_relay(
-    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+    store: MongoBookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
     events = await store_bookings(store, 1)
     lease = timedelta(seconds=0.5)
@@ -187,7 +198,7 @@ async def test_relay_that_dies_before_publishing_leaves_the_event_for_the_next_r
 
 @pytest.mark.asyncio
 async def test_relay_that_dies_after_publishing_is_followed_by_a_republish_at_least_once(
-    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+    store: MongoBookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
     events = await store_bookings(store, 1)
     (event_id,) = events
@@ -209,7 +220,7 @@ async def test_relay_that_dies_after_publishing_is_followed_by_a_republish_at_le
 
 @pytest.mark.asyncio
 async def test_two_relays_running_at_once_publish_each_event_exactly_once(
-    store: BookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+    store: MongoBookingStore, bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
     events = await store_bookings(store, 200)
     assert len(events) == 200

@@ -1,4 +1,4 @@
-"""The booking rules (issue 2 §4), pure: a fixed ``now``, no I/O.
+"""The booking rules (``services.booking.domain``), pure: a fixed ``now``, no I/O.
 
 Each refused request must name the wrong field and say, in Danish, what is wrong with it.
 """

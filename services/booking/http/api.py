@@ -1,0 +1,138 @@
+"""The JSON API (described in ``openapi.py``, served at ``/api/openapi.json``).
+
+Errors are ``{"errors": [{"field", "message"}]}``, never a 500; messages are Danish, or English with
+``?lang=en`` or ``Accept-Language: en``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+
+from aiohttp import web
+
+from services.booking import handlers
+from services.booking.domain import Booking, InvalidBooking, NotOpen, Requester
+from services.booking.handlers import API, IdempotencyConflict
+from services.booking.http import DEPS
+from services.booking.http.openapi import OPENAPI
+from services.booking.http.views import booking_view
+from services.booking.texts import translate
+from shared.contracts.catalogue import content
+from shared.infra.auth import is_admin, require_admin
+from shared.infra.errors import json_error, json_errors, language, query_limit, read_json
+from shared.text.i18n import N_
+
+KEY_REUSED = N_("Denne Idempotency-Key er allerede brugt til en anden forespørgsel.")
+NOT_FOUND = N_("Bookingen blev ikke fundet")
+
+routes = web.RouteTableDef()
+
+
+def invalid(exc: InvalidBooking, lang: str) -> web.Response:
+    return json_errors(422, [e.as_json(lang) for e in exc.errors])
+
+
+@routes.get("/api/v1/themes")
+async def themes(request: web.Request) -> web.Response:
+    lang = language(request)
+    return web.json_response(
+        {
+            "themes": [
+                {
+                    "id": t.id,
+                    "number": t.number,
+                    "title": t.title(lang),
+                    "title_da": t.title.da,
+                    "title_en": t.title.en,
+                    "summary": t.summary(lang),
+                    "description": t.description(lang),
+                }
+                for t in content().themes
+            ]
+        }
+    )
+
+
+@routes.post("/api/v1/bookings")
+async def create_booking(request: web.Request) -> web.Response:
+    lang = language(request)
+    raw = await read_json(request)
+    try:
+        requested = await handlers.request_booking(
+            request.app[DEPS], raw, channel=API, key=request.headers.get("Idempotency-Key")
+        )
+    except InvalidBooking as exc:
+        return invalid(exc, lang)
+    except IdempotencyConflict:
+        return json_errors(409, [{"field": "Idempotency-Key", "message": translate(lang, KEY_REUSED)}])
+    booking = requested.booking
+    return web.json_response(
+        {"id": booking.id, "status": booking.status, "status_url": booking.status_url},
+        status=201,
+        headers={
+            "Location": f"/api/v1/bookings/{booking.id}",
+            **({"Idempotent-Replayed": "true"} if requested.replayed else {}),
+        },
+    )
+
+
+async def authorised_booking(request: web.Request) -> tuple[Booking, bool]:
+    """The booking named in the path, for its workplace (``?token=``) or an admin; else 404."""
+    admin = is_admin(request)
+    booking = await handlers.find_booking(
+        request.app[DEPS], request.match_info["id"], token=request.query.get("token"), admin=admin
+    )
+    if booking is None:
+        raise json_error(404, "id", translate(language(request), NOT_FOUND))
+    return booking, admin
+
+
+@routes.get("/api/v1/bookings/{id}")
+async def get_booking(request: web.Request) -> web.Response:
+    booking, admin = await authorised_booking(request)
+    return web.json_response(booking_view(booking, language(request), admin=admin))
+
+
+@routes.get("/api/v1/bookings")
+async def list_bookings(request: web.Request) -> web.Response:
+    require_admin(request)
+    bookings = await handlers.list_bookings(request.app[DEPS], request.query.get("status"), query_limit(request))
+    return web.json_response({"bookings": [booking_view(b, language(request), admin=True) for b in bookings]})
+
+
+@routes.post("/api/v1/bookings/{id}/cancel")
+async def cancel_booking(request: web.Request) -> web.Response:
+    booking, admin = await authorised_booking(request)
+    raw = await read_json(request) if request.can_read_body else {}
+    reason = raw.get("reason", "") if isinstance(raw, dict) else ""
+    return await accepted(
+        request, admin, handlers.cancel(request.app[DEPS], booking, by=requester(admin), reason=reason)
+    )
+
+
+@routes.post("/api/v1/bookings/{id}/reschedule")
+async def reschedule_booking(request: web.Request) -> web.Response:
+    booking, admin = await authorised_booking(request)
+    raw = await read_json(request)
+    return await accepted(request, admin, handlers.reschedule(request.app[DEPS], booking, raw, by=requester(admin)))
+
+
+def requester(admin: bool) -> Requester:
+    return "admin" if admin else "workplace"
+
+
+async def accepted(request: web.Request, admin: bool, change: Awaitable[Booking]) -> web.Response:
+    """202 with the booking once ``change`` (a cancel or reschedule request) is stored; else why not."""
+    lang = language(request)
+    try:
+        updated = await change
+    except InvalidBooking as exc:
+        return invalid(exc, lang)
+    except NotOpen:
+        return json_errors(409, [{"field": "status", "message": translate(lang, NotOpen.text)}])
+    return web.json_response(booking_view(updated, lang, admin=admin), status=202)
+
+
+@routes.get("/api/openapi.json")
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI)

@@ -1,0 +1,57 @@
+"""How a booking is shown: one dictionary for the JSON API and the HTML pages alike."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from services.booking.domain import Booking
+from shared.contracts.catalogue import content
+from shared.contracts.models import utc_iso
+from shared.text.localtime import format_local, to_local
+
+
+def _moment(value: datetime, lang: str) -> dict[str, str]:
+    local = to_local(value)
+    return {
+        "utc": utc_iso(value),
+        "local": local.isoformat(),
+        "text": format_local(value, lang),
+        "clock": f"{local:%H:%M}" if lang == "en" else f"{local:%H.%M}",
+    }
+
+
+def booking_view(booking: Booking, lang: str = "da", *, admin: bool = False) -> dict[str, Any]:
+    """The booking in ``lang``; with ``admin``, also its private link."""
+    details = booking.details
+    view: dict[str, Any] = {
+        "id": booking.id,
+        "status": booking.status,
+        "created_at": utc_iso(booking.created_at),
+        "theme": {"id": details.theme, "title": content().theme_title(details.theme, lang)},
+        "setting": {"id": details.setting, "label": content().setting(details.setting, lang)},
+        "participants": details.participants,
+        "duration_minutes": details.duration_minutes,
+        "preferred_starts": [_moment(s, lang) for s in details.preferred_starts],
+        "workplace": details.workplace.model_dump(),
+        "contact": details.contact.model_dump(),
+        "notes": details.notes,
+        "language": details.language,
+        "slot": None,
+        "alternatives": [_moment(a, lang) for a in booking.alternatives],
+        "cancel_requested": booking.cancel_pending,
+        "reschedule_requested": booking.reschedule_requested_at is not None,
+        "history": [
+            {"at": utc_iso(entry.at), "when": format_local(entry.at, lang), "status": entry.status}
+            for entry in booking.history
+        ],
+    }
+    if booking.slot:
+        view["slot"] = {
+            "consultant": {"id": booking.slot.consultant.id, "name": booking.slot.consultant.name},
+            "start": _moment(booking.slot.start, lang),
+            "end": _moment(booking.slot.end, lang),
+        }
+    if admin:
+        view["status_url"] = booking.status_url
+    return view

@@ -1,0 +1,137 @@
+"""The MongoDB adapter of the booking store against a real MongoDB-protocol server: a booking comes back
+as it was stored, a write with an event wakes the relay after it is stored, and the guards that keep
+concurrent writers apart hold in the database too (a booking closed meanwhile, an outcome already there).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+
+from services.booking.domain import (
+    Booking,
+    BookingRules,
+    Idempotency,
+    RescheduleRequest,
+    new_reference,
+    new_secret,
+    parse_booking,
+)
+from services.booking.store import INDEXES, KeyTaken, MongoBookingStore, ReferenceTaken
+from shared.contracts.events import BookingScheduledData, Event, new_event
+from shared.contracts.models import ConsultantRef, Slot
+from shared.infra.mongo import ensure_indexes
+from tests.integration.test_booking_api import valid_body
+
+pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
+
+Document = dict[str, Any]
+
+
+class Store:
+    """The adapter, and what its collection held each time it woke the relay."""
+
+    def __init__(self, bookings: AsyncCollection[Document]) -> None:
+        self.bookings = bookings
+        self.wakes = 0
+        self.adapter = MongoBookingStore(bookings, on_commit=self._woken)
+
+    def _woken(self) -> None:
+        self.wakes += 1
+
+
+@pytest_asyncio.fixture
+async def store(db: AsyncDatabase[Document]) -> Store:
+    await ensure_indexes(db, INDEXES)
+    return Store(db.bookings)
+
+
+def new_booking(key: str | None = None, *, reference: str | None = None) -> tuple[Booking, Event]:
+    now = datetime.now(UTC).replace(microsecond=0)  # as MongoDB keeps it (milliseconds)
+    details = parse_booking(valid_body(), now=now, rules=BookingRules())
+    recorded = Booking.request(
+        details,
+        reference=reference or new_reference(),
+        secret=new_secret(),
+        base_url="http://127.0.0.1:8080",
+        now=now,
+        idempotency=Idempotency(key, "hash") if key else None,
+    )
+    return recorded.booking, recorded.event
+
+
+async def test_a_booking_comes_back_as_it_was_stored_and_its_event_waits_in_the_outbox(store: Store) -> None:
+    booking, event = new_booking("key-1")
+
+    await store.adapter.add(booking, event)
+
+    assert await store.adapter.get(booking.id) == booking
+    document = await store.bookings.find_one({"_id": booking.id})
+    assert document is not None
+    assert [e["event_id"] for e in document["outbox"]] == [str(event.event_id)]
+    assert store.wakes == 1
+
+
+async def test_a_taken_reference_and_a_taken_key_are_told_apart(store: Store) -> None:
+    first, event = new_booking("key-1")
+    await store.adapter.add(first, event)
+
+    with pytest.raises(ReferenceTaken):
+        await store.adapter.add(*new_booking(reference=first.id))
+    with pytest.raises(KeyTaken) as taken:
+        await store.adapter.add(*new_booking("key-1"))
+    assert taken.value.existing == first
+    assert store.wakes == 1
+    assert await store.bookings.count_documents({}) == 1
+
+
+async def test_a_request_is_stored_only_while_the_stored_booking_is_open(store: Store) -> None:
+    booking, event = new_booking()
+    await store.adapter.add(booking, event)
+    now = booking.created_at + timedelta(minutes=1)
+
+    cancelling = booking.request_cancel(by="workplace", reason="", now=now)
+    assert await store.adapter.record_request(cancelling.booking, cancelling.event)
+    assert store.wakes == 2
+
+    # Another replica read the booking before the cancel and now asks for a new time: refused.
+    late = booking.request_reschedule(RescheduleRequest(by="workplace", preferred_starts=(now,)), now=now)
+    assert not await store.adapter.record_request(late.booking, late.event)
+    assert store.wakes == 2
+    assert await store.adapter.get(booking.id) == cancelling.booking
+
+
+async def test_an_outcome_is_stored_once_and_never_over_a_newer_one(store: Store) -> None:
+    booking, event = new_booking()
+    await store.adapter.add(booking, event)
+    start = booking.details.preferred_starts[0]
+    slot = Slot(
+        consultant=ConsultantRef(id="anne", name="Anne Konsulent", email="anne@example.dk"),
+        start=start,
+        end=start + timedelta(hours=2),
+    )
+
+    def outcome(revision: int) -> Any:
+        data = BookingScheduledData(
+            booking_id=booking.id,
+            booking=booking.details,
+            status_url=booking.status_url,
+            slot=slot,
+            revision=revision,
+        )
+        return new_event(data, now=booking.created_at + timedelta(minutes=revision))
+
+    newer = booking.apply_outcome(outcome(2))
+    older = booking.apply_outcome(outcome(1))  # decided on the same read, written later
+    assert newer is not None and older is not None
+
+    assert await store.adapter.record_outcome(newer)
+    assert not await store.adapter.record_outcome(newer)  # the same outcome again
+    assert not await store.adapter.record_outcome(older)
+    assert await store.adapter.get(booking.id) == newer
+    assert store.wakes == 1  # an outcome carries no event of the booking service
