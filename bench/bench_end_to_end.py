@@ -1,4 +1,4 @@
-"""End-to-end benchmark of the three services (issue 4, item 8). Prints figures; not a test.
+"""End-to-end benchmark of the three services. Prints figures; not a test.
 
     python bench/bench_end_to_end.py [--rate 20] [--seconds 60] [--warmup 3]
 
@@ -14,7 +14,7 @@ with 1–3 desired starts spread over weekdays 15–300 days ahead, and measures
 
 A booking is lost when its POST was accepted (201) but neither message arrived within ``--grace``
 seconds after the last POST. Requests sent during the warm-up are left out of the figures.
-Target (issue 4): 0 lost, p99 <= 1 s at 20 bookings/s for 60 s.
+Target: 0 lost, p99 <= 1 s at 20 bookings/s for 60 s.
 
 ``--stages`` adds where the time goes, from the timestamps the services store (booking created, placement
 started and finished, invite stored by the notifier) and the sink's arrival times; and the database's

@@ -5,7 +5,7 @@ images) if a Docker engine answers and has that image locally; otherwise a Secan
 on a free port and the RabbitMQ running on this machine, in a virtual host of its own.
 ``TEST_BACKEND=docker`` or ``TEST_BACKEND=local`` forces a choice.
 
-An engine that answers is not enough: where no image registry can be reached (DESIGN.md §4),
+An engine that answers is not enough: where no image registry can be reached (as on the development machines),
 testcontainers would fail to pull. So each backend is chosen by its own image being present (forced
 with ``TEST_BACKEND=docker``, testcontainers pulls what is missing), and testcontainers' reaper
 (Ryuk) is left out when its image is not present either: the containers are then stopped by the

@@ -1,4 +1,4 @@
-"""The event contract (DESIGN §3): a versioned envelope around frozen, typed data.
+"""The event contract: a versioned envelope around frozen, typed data (docs/architecture.md, "Events").
 
 Decode incoming messages with ``decode_event`` (one ``TypeAdapter`` over the discriminated union);
 build outgoing ones with ``new_event``.

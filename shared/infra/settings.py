@@ -1,4 +1,4 @@
-"""Configuration from environment variables (names fixed by DESIGN.md §3)."""
+"""Configuration from environment variables (the names are a contract; README.md, "Configuration")."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     consultants_file: str | None = None
     log_level: str = "INFO"
 
-    # Booking rules (DESIGN §1; issue 2 §4).
+    # Booking rules (services/booking/domain.py).
     min_notice_days: int = Field(default=14, ge=0)
     max_ahead_days: int = Field(default=365, ge=1)
     bookable_from: time = time(8, 0)
@@ -89,7 +89,7 @@ class Settings(BaseSettings):
     unavailable_max_wait_seconds: float = 30.0
     shutdown_timeout_seconds: float = 20.0
 
-    # Consultants' own calendars (issue 14; docs/calendars.md).
+    # Consultants' own calendars (docs/calendars.md).
     # Fernet key(s), comma-separated: the first seals CalDAV passwords, all open them. Unset: only
     # feeds without credentials can be added.
     calendar_key: SecretStr | None = None

@@ -21,25 +21,26 @@ def booking_uid(booking_id: str) -> str:
 
 def copenhagen_vtimezone() -> Timezone:
     """VTIMEZONE for Europe/Copenhagen in the RRULE form (the EU rule, in force since 1996)."""
-    daylight = TimezoneDaylight()
-    daylight.add("tzname", "CEST")
-    daylight.add("tzoffsetfrom", _CET)
-    daylight.add("tzoffsetto", _CEST)
-    daylight.add("dtstart", datetime(1970, 3, 29, 2, 0, 0))
-    daylight.add("rrule", {"freq": "yearly", "bymonth": 3, "byday": "-1SU"})
-
-    standard = TimezoneStandard()
-    standard.add("tzname", "CET")
-    standard.add("tzoffsetfrom", _CEST)
-    standard.add("tzoffsetto", _CET)
-    standard.add("dtstart", datetime(1970, 10, 25, 3, 0, 0))
-    standard.add("rrule", {"freq": "yearly", "bymonth": 10, "byday": "-1SU"})
-
     timezone = Timezone()
     timezone.add("tzid", TZID)
-    timezone.add_component(daylight)
-    timezone.add_component(standard)
+    # Summer time from the last Sunday of March 02:00, standard time from the last Sunday of October 03:00.
+    timezone.add_component(_observance(TimezoneDaylight(), "CEST", _CET, _CEST, datetime(1970, 3, 29, 2), month=3))
+    timezone.add_component(_observance(TimezoneStandard(), "CET", _CEST, _CET, datetime(1970, 10, 25, 3), month=10))
     return timezone
+
+
+Observance = TimezoneDaylight | TimezoneStandard
+
+
+def _observance(
+    part: Observance, name: str, before: timedelta, after: timedelta, start: datetime, *, month: int
+) -> Observance:
+    part.add("tzname", name)
+    part.add("tzoffsetfrom", before)
+    part.add("tzoffsetto", after)
+    part.add("dtstart", start)
+    part.add("rrule", {"freq": "yearly", "bymonth": month, "byday": "-1SU"})
+    return part
 
 
 def _last_sunday_utc(year: int, month: int) -> datetime:

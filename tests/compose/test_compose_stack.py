@@ -1,4 +1,4 @@
-"""The Compose stack for real, as an admin runs it (issue 12).
+"""The Compose stack for real, as an admin runs it.
 
 The project's image is built from the project's Dockerfile as it is; MongoDB, RabbitMQ and Mailpit
 are stand-ins built on this machine (no registry can be reached here: ``build-images.sh`` beside

@@ -26,7 +26,7 @@ INFRA = ("mongo", "rabbitmq", "mailpit")
 APPS = {"booking": 8080, "scheduler": 8081, "notifier": 8082}
 SCALABLE = ("scheduler", "notifier")
 
-# Every variable the services read (DESIGN.md §3 and shared/settings.py).
+# Every variable the services read (README.md, "Configuration", and shared/infra/settings.py).
 SERVICE_VARIABLES = (
     "MONGODB_URL",
     "MONGODB_DB",

@@ -1,4 +1,4 @@
-"""The whole system, as a workplace and a consultant meet it (issue 4, "done when").
+"""The whole system, as a workplace and a consultant meet it.
 
 Booking, scheduler and notifier run in-process on real RabbitMQ and a MongoDB-protocol server, with
 one consultant loaded from a YAML file and a real SMTP server (aiosmtpd) on 127.0.0.1. The workplace

@@ -1,4 +1,4 @@
-"""SIGTERM scales a service down without losing anything (issue 5 §3).
+"""SIGTERM scales a service down without losing anything.
 
 Real processes, real RabbitMQ and MongoDB-protocol server: a booking service is stopped while
 bookings pour in, a scheduler while it works through a queue. Each must exit by itself within a

@@ -10,7 +10,6 @@ busy times, is stored as the source's ``error`` and logged with the source's opa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time as monotonic
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -25,6 +24,7 @@ from services.scheduler.calendars.fetching import CalendarFetcher, Fetched, Fetc
 from services.scheduler.calendars.sources import SourceAccess
 from services.scheduler.calendars.status import Health, SourceState, StalePolicy, blocks_placement, health
 from shared.infra.mongo import Document
+from shared.infra.poller import Poller
 from shared.text.localtime import LOCAL_TZ
 
 log = logging.getLogger(__name__)
@@ -99,32 +99,30 @@ class Refresher:
         self._fetchers = fetchers
         self._settings = settings
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._stopping = False
+        # A read in flight at shutdown is abandoned (its lease runs out): no last pass.
+        self._poller = Poller(
+            "calendar refresher",
+            self._one_pass,
+            interval=self._pause,
+            last_pass=False,
+            fallback=settings.refresh_interval.total_seconds(),
+        )
 
     def wake(self) -> None:
         """Look for due sources now (a consultant was created or changed)."""
-        self._wake.set()
+        self._poller.wake()
 
-    async def stop(self) -> None:
-        self._stopping = True
-        self._wake.set()
+    def stop(self) -> None:
+        self._poller.stop()
 
     async def run(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                while await self.refresh_due() and not self._stopping:
-                    pass
-                await self.update_gauges()
-                pause = await self._pause()
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("calendar refresh pass failed; trying again later")
-                pause = self._settings.refresh_interval.total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=pause)
+        await self._poller.run()
+
+    async def _one_pass(self) -> int:
+        claimed = await self.refresh_due()
+        if not claimed:
+            await self.update_gauges()
+        return claimed
 
     async def _pause(self) -> float:
         upcoming = await self._store.next_due()

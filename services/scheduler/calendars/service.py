@@ -160,7 +160,7 @@ async def calendars_ctx(app: web.Application) -> AsyncIterator[None]:
         assert calendars.refresher is not None
         task = asyncio.create_task(calendars.refresher.run(), name="calendar-refresher")
         yield
-        await calendars.refresher.stop()
+        calendars.refresher.stop()
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
