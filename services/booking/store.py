@@ -30,7 +30,6 @@ INDEXES = {
         IndexModel([("created_at", -1)]),
         IndexModel([("status", 1), ("created_at", -1)]),
     ],
-    "processed_events": [],
 }
 
 

@@ -42,7 +42,6 @@ INDEXES = {
         IndexModel([("booking_id", 1)]),
     ],
     "reminders": [IndexModel([("status", 1), ("due_at", 1)])],
-    "processed_events": [],
 }
 
 

@@ -113,6 +113,7 @@ class ConsultantIn(BaseModel):
             travel_buffer=timedelta(minutes=self.travel_buffer_minutes),
             max_talks_per_day=self.max_talks_per_day,
             themes=frozenset(self.themes) if self.themes is not None else None,
+            has_own_calendars=bool(self.external_calendars),
         )
 
 

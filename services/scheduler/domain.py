@@ -119,6 +119,7 @@ class Consultant:
     travel_buffer: timedelta = timedelta(minutes=60)
     max_talks_per_day: int = 2
     themes: frozenset[str] | None = None  # None = gives all themes
+    has_own_calendars: bool = False  # busy times from the consultant's own calendars apply
 
     def __post_init__(self) -> None:
         for weekday, (start, until) in self.working_hours.items():

@@ -11,11 +11,12 @@ its id and changes nothing.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
+from services.scheduler.calendars.status import BusyTimes
 from services.scheduler.consultants import ConsultantIn, StoredConsultant
 from services.scheduler.days import BookedTalk, Day, calendar_of, local_day
 from services.scheduler.domain import (
@@ -147,7 +148,7 @@ async def _search_and_reserve(
         preferred_starts=starts,
     )
     days = days_needed(request, now, deps.limits)
-    busy = await deps.busy.busy_for(consultants.keys(), days, now)
+    busy = await _busy_times(deps, consultants.values(), days, now)
     for _ in range(MAX_ATTEMPTS):
         loaded = _by_key(await deps.calendar.load_days(consultants.keys(), days))
         calendar = calendar_of(loaded.values())
@@ -174,7 +175,7 @@ async def _reserve_fixed(
         consultant.id, start.astimezone(UTC), (start + timedelta(minutes=details.duration_minutes)).astimezone(UTC)
     )
     day = local_day(chosen.start)
-    busy = await deps.busy.busy_for([consultant.id], [day], now)
+    busy = await _busy_times(deps, [consultant], [day], now)
     for _ in range(MAX_ATTEMPTS):
         loaded = _by_key(await deps.calendar.load_days([consultant.id], [day]))
         calendar = calendar_of(loaded.values())
@@ -185,6 +186,14 @@ async def _reserve_fixed(
         if await _reserve(deps, booking_id, details, consultant, chosen, loaded):
             return _slot(consultant, chosen)
     raise ReservationConflict(booking_id)
+
+
+async def _busy_times(
+    deps: Deps, consultants: Iterable[Consultant], days: Collection[date], now: datetime
+) -> BusyTimes:
+    """The busy times of those consultants who have calendars of their own (no read when none has)."""
+    with_calendars = [c.id for c in consultants if c.has_own_calendars]
+    return await deps.busy.busy_for(with_calendars, days, now) if with_calendars else BusyTimes()
 
 
 async def _reserve(

@@ -15,7 +15,6 @@ Typed objects cross this boundary; MongoDB documents and update operators stay i
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
@@ -44,9 +43,12 @@ FREE = {"lease_until": datetime(1970, 1, 1, tzinfo=UTC), "claim": None}
 
 INDEXES = {
     "consultants": [IndexModel([("feed_token", 1)], unique=True)],
-    "consultant_days": [IndexModel([("talks.booking_id", 1)]), IndexModel([("consultant_id", 1), ("day", 1)])],
-    PLACEMENTS: [IndexModel(OUTBOX_INDEXES), IndexModel([("status", 1)])],
-    "processed_events": [],
+    "consultant_days": [
+        IndexModel([("day", 1)]),  # a search's days (load_days)
+        IndexModel([("consultant_id", 1), ("day", 1)]),  # one consultant's talks (feed, removal)
+        IndexModel([("talks.booking_id", 1)]),  # a booking's talks (days_holding)
+    ],
+    PLACEMENTS: [IndexModel(OUTBOX_INDEXES)],
 }
 
 
@@ -132,17 +134,6 @@ class ConsultantStore(Protocol):
 
 def day_id(consultant_id: str, day: date) -> str:
     return f"{consultant_id}|{day.isoformat()}"
-
-
-def date_runs(days: Iterable[date], gap: int = 7) -> list[tuple[date, date]]:
-    """Sorted dates as (first, last) runs, a new run wherever more than ``gap`` days are skipped."""
-    runs: list[tuple[date, date]] = []
-    for day in sorted(set(days)):
-        if runs and (day - runs[-1][1]).days <= gap:
-            runs[-1] = (runs[-1][0], day)
-        else:
-            runs.append((day, day))
-    return runs
 
 
 class MongoPlacementStore:
@@ -270,15 +261,16 @@ class MongoCalendarStore:
     # --- calendar days ------------------------------------------------------------------------------
 
     async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
-        """Read per consultant and run of nearby dates (an index range each), all at once."""
-        wanted = {d.isoformat() for d in days}
-        queries = [
-            {"consultant_id": consultant_id, "day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
-            for consultant_id in consultant_ids
-            for first, last in date_runs(days)
-        ]
-        results = await asyncio.gather(*(self._days.find(query).to_list() for query in queries))
-        return [_day_of(doc) for docs in results for doc in docs if doc["day"] in wanted]
+        """One query: the days by date (an index lookup per date), the consultants picked out here."""
+        wanted = set(consultant_ids)
+        dates = sorted(d.isoformat() for d in days)
+        if len(wanted) == 1:
+            [only] = wanted
+            query: Document = {"consultant_id": only, "day": {"$in": dates}}
+        else:
+            # A second ``$in`` on the consultant makes some servers (SecantusDB) six times slower.
+            query = {"day": {"$in": dates}}
+        return [_day_of(doc) for doc in await self._days.find(query).to_list() if doc["consultant_id"] in wanted]
 
     async def write_day(self, day: Day) -> bool:
         key = day_id(day.consultant_id, day.day)

@@ -2,8 +2,9 @@
 
 The consumer gives every message one of these outcomes:
 
-* handled: the handler returned, its effect is stored, the event id is recorded as processed, ack;
-* duplicate: the event id was processed before (at-least-once delivery), ack without work;
+* handled: the handler returned and its effect is stored, ack;
+* duplicate: the event id was processed before (at-least-once delivery), ack without work; only for a
+  consumer that keeps processed-event records (see below);
 * retry: the handler raised; a copy waits in the next delay queue and comes back (growing delay);
 * deferred: the handler raised ``RetryLater`` (it waits for something that frees itself, such as
   another worker's lease): like a retry, but it uses up no attempt, so it is not parked for that;
@@ -15,6 +16,14 @@ The consumer gives every message one of these outcomes:
   to deliver again.
 
 The original is acknowledged only after its copy is confirmed by the broker, so nothing is lost.
+
+Exactly-once effects: every handler of this project is idempotent on the event's id by its own write
+(docs/architecture.md, "Consuming"), so a redelivered event changes nothing and costs no bookkeeping.
+A handler that cannot be made so gets a ``processed`` collection: the consumer then skips an event id
+recorded there and records each one it handled, two more database round trips per message.
+
+Messages are handled concurrently (as many as the channel's prefetch lets in), except that messages
+of one booking (their ``correlation_id``) are handled one after the other, in the order they came.
 """
 
 from __future__ import annotations
@@ -122,7 +131,7 @@ class Consumer:
         channel: AbstractRobustChannel,
         queue: ConsumerQueue,
         handler: Handler,
-        processed: AsyncCollection[dict[str, Any]],
+        processed: AsyncCollection[dict[str, Any]] | None = None,
         retry_delays_ms: tuple[int, ...],
         max_wait_seconds: float = 30.0,
     ) -> None:
@@ -135,6 +144,7 @@ class Consumer:
         self._consumer_tag: str | None = None
         self._in_flight: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
+        self._last_of: dict[str, asyncio.Future[None]] = {}  # per booking: the message handled last
 
     @property
     def queue(self) -> ConsumerQueue:
@@ -180,10 +190,27 @@ class Consumer:
         assert task is not None
         self._in_flight.add(task)
         try:
-            outcome = await self._until_done(message)
+            outcome = await self._in_order(message)
         finally:
             self._in_flight.discard(task)
         MESSAGES.labels(self._queue.name, outcome).inc()
+
+    async def _in_order(self, message: AbstractIncomingMessage) -> str:
+        """Handle ``message`` once the messages of its booking that came before it are done."""
+        key = message.correlation_id
+        if not key:
+            return await self._until_done(message)
+        before = self._last_of.get(key)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._last_of[key] = done
+        try:
+            if before is not None:
+                await before
+            return await self._until_done(message)
+        finally:
+            done.set_result(None)
+            if self._last_of.get(key) is done:
+                del self._last_of[key]
 
     async def _until_done(self, message: AbstractIncomingMessage) -> str:
         """Process ``message``; while the database or the broker is away, wait (growing, capped
@@ -213,7 +240,7 @@ class Consumer:
             await self._park(message, f"undecodable: {exc.errors(include_url=False)[:3]}")
             return "parked"
         key = f"{self._queue.name}:{event.event_id}"
-        if await self._processed.find_one({"_id": key}, {"_id": 1}) is not None:
+        if self._processed is not None and await self._processed.find_one({"_id": key}, {"_id": 1}) is not None:
             await message.ack()
             return "duplicate"
         context = {
@@ -251,8 +278,9 @@ class Consumer:
                 message, self._queue.retry(self._delays[attempt]), {RETRY_HEADER: attempt + 1}
             )
             return "retried"
-        with contextlib.suppress(DuplicateKeyError):  # another replica got there first
-            await self._processed.insert_one({"_id": key, "at": datetime.now(UTC)})
+        if self._processed is not None:
+            with contextlib.suppress(DuplicateKeyError):  # another replica got there first
+                await self._processed.insert_one({"_id": key, "at": datetime.now(UTC)})
         await message.ack()
         log.debug("handled", extra=context)
         return "handled"

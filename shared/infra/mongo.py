@@ -9,6 +9,7 @@ import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
+from shared.infra.dbmetrics import CommandCounter
 from shared.infra.settings import Settings
 
 Document = dict[str, Any]
@@ -20,7 +21,8 @@ def create_client(settings: Settings) -> AsyncMongoClient[Document]:
 
     Every operation is bounded (``timeoutMS``, and a shorter wait for a reachable server), so an
     unreachable or hanging database turns into an error (``shared.infra.faults.is_unavailable``) instead of
-    a request or a message that waits for ever.
+    a request or a message that waits for ever. With ``MONGODB_COMMAND_METRICS`` every command is
+    counted (``shared.infra.dbmetrics``).
     """
     return AsyncMongoClient(
         settings.mongodb_url,
@@ -31,6 +33,7 @@ def create_client(settings: Settings) -> AsyncMongoClient[Document]:
         # Acknowledged means on disk: a write is confirmed only once it is in the journal, so a
         # database server that crashes right after confirming a booking still has it when it restarts.
         journal=settings.mongodb_journal,
+        event_listeners=[CommandCounter()] if settings.mongodb_command_metrics else [],
     )
 
 

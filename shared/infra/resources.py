@@ -110,7 +110,12 @@ def relay_ctx(collection: str) -> CleanupCtx:
     return ctx
 
 
-def consumer_ctx(queue: ConsumerQueue, make_handler: Callable[[web.Application], Handler]) -> CleanupCtx:
+def consumer_ctx(
+    queue: ConsumerQueue, make_handler: Callable[[web.Application], Handler], *, records_processed: bool = False
+) -> CleanupCtx:
+    """Consume ``queue``. The handlers must be idempotent on the event id by their own writes; for
+    handlers that are not, ``records_processed`` keeps processed-event records (``processed_events``)."""
+
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         channel = await app[AMQP].channel(publisher_confirms=True)
@@ -119,7 +124,7 @@ def consumer_ctx(queue: ConsumerQueue, make_handler: Callable[[web.Application],
             channel=channel,
             queue=queue,
             handler=make_handler(app),
-            processed=app[DB]["processed_events"],
+            processed=app[DB]["processed_events"] if records_processed else None,
             retry_delays_ms=settings.retry_delays_ms,
             max_wait_seconds=settings.unavailable_max_wait_seconds,
         )

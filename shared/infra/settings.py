@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     mongodb_server_selection_timeout_ms: int = Field(default=5_000, ge=100)
     # Wait for the journal before a write counts as done (the write concern's ``j``).
     mongodb_journal: bool = True
+    # Count every database command at /metrics (inspiration_db_commands_total; shared/infra/dbmetrics.py).
+    mongodb_command_metrics: bool = False
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
 
     booking_port: int = 8080
