@@ -29,16 +29,21 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
     """The store, the HTTP session (SMS gateway), the mailer and the sending loop."""
     settings = app[SETTINGS]
     store = MongoDeliveryStore(app[DB])
+    mailer = SmtpMailer.from_settings(settings)
     async with aiohttp.ClientSession() as session:
         sender = Sender(
             store,
-            mailer=SmtpMailer.from_settings(settings),
+            mailer=mailer,
             sms=make_sms_provider(settings, session),
             mail_from=settings.mail_from,
             retry_delays=settings.delivery_retry_seconds,
             poll_seconds=settings.delivery_poll_seconds,
+            concurrency=settings.delivery_concurrency,
         )
-        store.on_stored(sender.wake)  # what is stored to be sent goes out now, not at the next poll
+        # What is stored to be sent goes out now, not at the next poll: new deliveries are handed to the
+        # sender as they are stored; an admin's retry wakes it.
+        store.hand_new_to(sender.hand)
+        store.on_stored(sender.wake)
         app[api.DEPS] = Deps(
             store, mail_from=settings.mail_from, reminder_before=timedelta(hours=settings.reminder_before_hours)
         )
@@ -48,6 +53,7 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
         # Sends under way get the grace period to finish; then they are cut off and handed back.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(task, settings.shutdown_timeout_seconds)
+        await mailer.close()
 
 
 def notifier_handler(app: web.Application) -> Handler:

@@ -3,7 +3,10 @@
 Each delivery is sent, and its outcome stored, on its own: nothing one of them raises (hostile text, a
 message that cannot be built, a refusing server) reaches the others. Passing failures are retried with
 growing delay, permanent ones recorded as failed for an admin to see (the rules are ``Delivery``'s).
-On stop, sends under way finish and the rest of the batch is handed back, due again at once.
+On stop, sends under way finish and the rest is handed back, due again at once.
+
+Outcomes are written in groups (``_Recorder``): every outcome is its own update, but the updates of
+the sends that ended while the previous write was under way go to the database in one round trip.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from services.notifier.errors import PermanentDeliveryError, TransientDeliveryEr
 from services.notifier.mailer import Mailer
 from services.notifier.mime import build_mime
 from services.notifier.sms import SmsProvider
-from services.notifier.store import DeliveryStore
+from services.notifier.store import Attempt, Batch, DeliveryStore
 from shared.infra.faults import is_unavailable
 from shared.infra.poller import Poller
 from shared.text.clean import one_line
@@ -32,6 +35,10 @@ log = logging.getLogger(__name__)
 
 # How long a send's outcome may wait for the database: well inside the claim's lease.
 RECORD_PATIENCE = LEASE * 3 / 4
+# A claimed delivery not started within this is handed back instead: its claim is running out.
+SEND_WITHIN = LEASE / 2
+# How long handing back the unsent rest may take on shutdown.
+RELEASE_PATIENCE = 5.0
 
 DELIVERIES = Counter(
     "notifier_deliveries_total", "Delivery attempts by channel, kind and outcome", ["channel", "kind", "outcome"]
@@ -45,6 +52,11 @@ def utc_now() -> datetime:
 
 
 class Sender:
+    """Sends deliveries as they come: those the store hands over as it stores them (already claimed for
+    this sender, so no query is needed to find them), and those a poll claims (retries that fell due,
+    deliveries released or left by another sender, an admin's retry). At most ``concurrency`` sends run
+    at once; a slow one holds up no other, and a poll claims more as soon as there is room."""
+
     def __init__(
         self,
         store: DeliveryStore,
@@ -64,26 +76,48 @@ class Sender:
         self._delays = retry_delays
         self._poll = poll_seconds
         self._limit = asyncio.Semaphore(concurrency)
+        self._room = 2 * concurrency  # deliveries a poll may hold claimed: those sending and the next ones
         self._clock = clock
         self._stopping = False
         self._poller = Poller("sender", self._one_pass, interval=poll_seconds)
         self._reminders_at = 0.0
+        self._recorder = _Recorder(store)
+        self._batches: set[asyncio.Task[None]] = set()
+        self._held = 0  # deliveries claimed and not yet done with
+        self._freed = asyncio.Event()
 
     def wake(self) -> None:
         self._poller.wake()
 
+    def hand(self, batch: Batch) -> None:
+        """Deliveries just stored, claimed for this sender: send them now."""
+        if not batch.deliveries:
+            return
+        task = asyncio.get_running_loop().create_task(self._send_batch(batch), name="send-handed")
+        self._batches.add(task)
+        task.add_done_callback(self._batches.discard)
+
     async def run(self) -> None:
-        await self._poller.run()
+        try:
+            await self._poller.run()
+            if self._batches:  # sends under way finish; the rest of each batch is handed back
+                await asyncio.wait(set(self._batches))
+        finally:  # cut off by the shutdown's deadline: what did not go out is handed back
+            for task in self._batches:
+                task.cancel()
+            if self._batches:
+                await asyncio.wait(set(self._batches), timeout=RELEASE_PATIENCE)
 
     def stop(self) -> None:
-        """Start no new sends; those under way finish, the rest of the batch is handed back."""
+        """Start no new sends; those under way finish, the rest is handed back."""
         self._stopping = True
+        self._freed.set()
         self._poller.stop()
 
     async def _one_pass(self) -> int:
         if self._stopping:
             return 0
-        done = await self.send_due()
+        done = await self._claim_more()
         # Reminders are due days ahead: look for them once per poll interval, not after every pass
         # (each look is a database round trip, and passes follow each other under load).
         now = asyncio.get_running_loop().time()
@@ -97,22 +131,39 @@ class Sender:
     async def send_due(self) -> int:
         """Claim a batch of due deliveries and send them; each one's outcome is stored on its own."""
         batch = await self._store.claim_due(self._clock())
-        if not batch.deliveries:
-            return 0
-        unsent = {delivery.id for delivery in batch.deliveries}
-        try:
-            await asyncio.gather(*(self._send(delivery, batch.claim, unsent) for delivery in batch.deliveries))
-        finally:
-            if unsent:  # stopping (or cancelled by the shutdown's deadline): due again at once, for any replica
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self._store.release(unsent, batch.claim, self._clock()), 5)
+        await self._send_batch(batch)
         return len(batch.deliveries)
 
-    async def _send(self, delivery: Delivery, claim: str, unsent: set[str]) -> None:
+    async def _claim_more(self) -> int:
+        """Claim due deliveries as far as there is room, and start sending them (without waiting for them)."""
+        while self._held >= self._room and not self._stopping:
+            self._freed.clear()
+            await self._freed.wait()
+        if self._stopping:
+            return 0
+        batch = await self._store.claim_due(self._clock(), limit=self._room - self._held)
+        if batch.deliveries:
+            self.hand(batch)
+        return len(batch.deliveries)
+
+    async def _send_batch(self, batch: Batch) -> None:
+        unsent = {delivery.id for delivery in batch.deliveries}
+        self._held += len(unsent)
+        try:
+            await asyncio.gather(*(self._send(delivery, batch, unsent) for delivery in batch.deliveries))
+        finally:
+            self._held -= len(batch.deliveries)
+            self._freed.set()
+            if unsent:  # stopping (or cancelled by the shutdown's deadline): due again at once, for any replica
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self._store.release(unsent, batch.claim, self._clock()), RELEASE_PATIENCE)
+                self.wake()
+
+    async def _send(self, delivery: Delivery, batch: Batch, unsent: set[str]) -> None:
         """Send one delivery and store its outcome. Nothing it raises reaches the other deliveries."""
         async with self._limit:
-            if self._stopping:
-                return
+            if self._stopping or (batch.claimed_at is not None and self._clock() > batch.claimed_at + SEND_WITHIN):
+                return  # handed back: another sender may hold it by now, or soon will
             outcome: Outcome
             try:
                 await self._deliver(delivery)
@@ -124,8 +175,8 @@ class Sender:
             except Exception as exc:  # a message that cannot even be built: retrying will not help
                 log.exception("delivery could not be built", extra={"delivery": delivery.id})
                 outcome = Failed(self._clock(), f"could not build the message: {type(exc).__name__}")
-            await self._record(delivery, claim, outcome)
             unsent.discard(delivery.id)
+            await self._record(Attempt(delivery, batch.claim, outcome))
 
     async def _deliver(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -140,22 +191,12 @@ class Sender:
             # Stored text may predate the intake's character rules: an SMS is one clean line.
             await self._sms.send(one_line(message.to), one_line(message.text))
 
-    async def _record(self, delivery: Delivery, claim: str, outcome: Outcome) -> None:
-        """Store what happened to one delivery. While the database is away this waits and tries
-        again for most of the claim's lease: a sent mail recorded late is better than one sent twice."""
-        give_up = asyncio.get_running_loop().time() + RECORD_PATIENCE.total_seconds()
-        wait = 0.2
-        while True:
-            try:
-                await self._store.record(delivery, claim, outcome)
-                break
-            except Exception as exc:
-                if not is_unavailable(exc) or asyncio.get_running_loop().time() > give_up:
-                    # The claim runs out and the delivery is tried again: at worst one duplicate.
-                    log.exception("could not record a delivery's outcome", extra={"delivery": delivery.id})
-                    return
-                await asyncio.sleep(wait)
-                wait = min(wait * 2, 5)
+    async def _record(self, attempt: Attempt) -> None:
+        """Store what happened to one delivery (written together with the outcomes of the sends that
+        ended meanwhile; each is its own update)."""
+        if not await self._recorder.record(attempt):
+            return  # the claim runs out and the delivery is tried again: at worst one duplicate
+        delivery, outcome = attempt.delivery, attempt.outcome
         if isinstance(outcome, Retry):
             log.warning(
                 "delivery failed, retrying at %s: %s", outcome.at, outcome.reason, extra={"delivery": delivery.id}
@@ -186,3 +227,53 @@ class Sender:
             await self._store.reminder_done(reminder, "sent")
             REMINDERS.labels("queued").inc()
         return handled
+
+
+class _Recorder:
+    """Writes the outcomes of sends in groups: each write holds every outcome that came in while the
+    write before it was under way, so under load one database round trip records many sends, and a
+    lone send is recorded at once. A crash loses at most the outcomes waiting for their write: those
+    deliveries are sent again (the sends in flight, as before)."""
+
+    def __init__(self, store: DeliveryStore) -> None:
+        self._store = store
+        self._waiting: list[tuple[Attempt, asyncio.Future[bool]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, attempt: Attempt) -> bool:
+        """True once the outcome is stored; False if the database stayed away too long (logged)."""
+        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._waiting.append((attempt, stored))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write_all(), name="record-sends")
+        return await asyncio.shield(stored)
+
+    async def _write_all(self) -> None:
+        try:
+            while self._waiting:
+                group, self._waiting = self._waiting, []
+                done = await self._write([attempt for attempt, _ in group])
+                for _, stored in group:
+                    if not stored.done():
+                        stored.set_result(done)
+        finally:
+            self._writer = None
+
+    async def _write(self, attempts: list[Attempt]) -> bool:
+        """While the database is away this waits and tries again for most of the claims' lease: a sent
+        mail recorded late is better than one sent twice."""
+        give_up = asyncio.get_running_loop().time() + RECORD_PATIENCE.total_seconds()
+        wait = 0.2
+        while True:
+            try:
+                await self._store.record(attempts)
+                return True
+            except Exception as exc:
+                if not is_unavailable(exc) or asyncio.get_running_loop().time() > give_up:
+                    log.exception(
+                        "could not record the outcome of %d deliveries", len(attempts),
+                        extra={"deliveries": [a.delivery.id for a in attempts]},
+                    )
+                    return False
+                await asyncio.sleep(wait)
+                wait = min(wait * 2, 5)

@@ -9,13 +9,14 @@ out. An outcome is recorded only under the claim that sent it.
 from __future__ import annotations
 
 import contextlib
+import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pymongo import IndexModel
+from pymongo import IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -36,6 +37,8 @@ from services.notifier.domain import (
 from shared.contracts.models import BookingDetails, Slot
 from shared.infra.mongo import Document
 
+log = logging.getLogger(__name__)
+
 INDEXES = {
     "deliveries": [
         IndexModel([("status", 1), ("next_attempt_at", 1)]),
@@ -51,6 +54,16 @@ class Batch:
 
     claim: str
     deliveries: list[Delivery]
+    claimed_at: datetime | None = None  # when the claim's lease began
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """What came of one attempt at a claimed delivery."""
+
+    delivery: Delivery
+    claim: str
+    outcome: Outcome
 
 
 class DeliveryStore(Protocol):
@@ -64,8 +77,9 @@ class DeliveryStore(Protocol):
         """Lease up to ``limit`` pending deliveries due by ``now`` to the caller."""
         ...
 
-    async def record(self, delivery: Delivery, claim: str, outcome: Outcome) -> None:
-        """Store what came of one attempt (one attempt more), if ``claim`` still holds the delivery."""
+    async def record(self, attempts: Sequence[Attempt]) -> None:
+        """Store what came of each attempt (one attempt more), each only if its claim still holds the
+        delivery, each on its own: one that cannot be stored does not keep the others from it."""
         ...
 
     async def release(self, ids: Iterable[str], claim: str, now: datetime) -> None:
@@ -107,9 +121,14 @@ class MongoDeliveryStore:
         self.deliveries = db["deliveries"]
         self.reminders = db["reminders"]
         self._listeners: list[Callable[[], None]] = []
+        self._hand_to: Callable[[Batch], None] | None = None
 
     def on_stored(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
+
+    def hand_new_to(self, sender: Callable[[Batch], None]) -> None:
+        """Store new deliveries claimed for ``sender`` and hand them to it (the sender's ``hand``)."""
+        self._hand_to = sender
 
     def _stored(self) -> None:
         for listener in self._listeners:
@@ -118,17 +137,27 @@ class MongoDeliveryStore:
     # --- deliveries ----------------------------------------------------------------------------------
 
     async def add(self, deliveries: list[Delivery]) -> int:
+        """With a sender to hand them to (``hand_new_to``), the new deliveries are stored claimed for it
+        and handed over: sent at once, without a query to find them. Those stored before stay as they are."""
         if not deliveries:
             return 0
+        claim = uuid.uuid4().hex
+        claimed_at = min(d.next_attempt_at for d in deliveries)
+        lease = {"claim": claim, "next_attempt_at": claimed_at + LEASE} if self._hand_to is not None else {}
         try:
-            result = await self.deliveries.insert_many([_to_document(d) for d in deliveries], ordered=False)
-            added = len(result.inserted_ids)
+            await self.deliveries.insert_many([{**_to_document(d), **lease} for d in deliveries], ordered=False)
+            new = deliveries
         except BulkWriteError as exc:
-            if any(error.get("code") != 11000 for error in exc.details.get("writeErrors", [])):
+            errors = exc.details.get("writeErrors", [])
+            if any(error.get("code") != 11000 for error in errors):
                 raise
-            added = int(exc.details.get("nInserted", 0))
-        self._stored()
-        return added
+            stored_before = {error["index"] for error in errors}
+            new = [d for i, d in enumerate(deliveries) if i not in stored_before]
+        if self._hand_to is not None:
+            self._hand_to(Batch(claim, new, claimed_at))
+        else:
+            self._stored()
+        return len(new)
 
     async def claim_due(self, now: datetime, limit: int = 50) -> Batch:
         claim = uuid.uuid4().hex
@@ -140,19 +169,27 @@ class MongoDeliveryStore:
             {"_id": {"$in": ids}, **due}, {"$set": {"next_attempt_at": now + LEASE, "claim": claim}}
         )
         docs = await self.deliveries.find({"_id": {"$in": ids}, "claim": claim}).to_list()
-        return Batch(claim, [_to_delivery(doc) for doc in docs])
+        return Batch(claim, [_to_delivery(doc) for doc in docs], now)
 
-    async def record(self, delivery: Delivery, claim: str, outcome: Outcome) -> None:
-        fields: Document
-        if isinstance(outcome, Sent):
-            fields = {"status": "sent", "sent_at": outcome.at, "last_error": None}
-        elif isinstance(outcome, Retry):
-            fields = {"status": "pending", "next_attempt_at": outcome.at, "last_error": outcome.reason}
-        else:
-            fields = {"status": "failed", "failed_at": outcome.at, "last_error": outcome.reason}
-        await self.deliveries.update_one(
-            {"_id": delivery.id, "claim": claim}, {"$set": {**fields, "claim": None}, "$inc": {"attempts": 1}}
-        )
+    async def record(self, attempts: Sequence[Attempt]) -> None:
+        """One round trip: an update per attempt, unordered, so one that fails holds up no other."""
+        if not attempts:
+            return
+        updates = [
+            UpdateOne(
+                {"_id": a.delivery.id, "claim": a.claim},
+                {"$set": {**_outcome_fields(a.outcome), "claim": None}, "$inc": {"attempts": 1}},
+            )
+            for a in attempts
+        ]
+        try:
+            await self.deliveries.bulk_write(updates, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                delivery = attempts[error["index"]].delivery
+                log.error(
+                    "could not record a delivery's outcome: %s", error.get("errmsg"), extra={"delivery": delivery.id}
+                )
 
     async def release(self, ids: Iterable[str], claim: str, now: datetime) -> None:
         await self.deliveries.update_many(
@@ -226,6 +263,14 @@ class MongoDeliveryStore:
             {"_id": reminder.booking_id, "sequence": reminder.sequence, "status": "sending"},
             {"$set": {"status": status, "lease_until": None}},
         )
+
+
+def _outcome_fields(outcome: Outcome) -> Document:
+    if isinstance(outcome, Sent):
+        return {"status": "sent", "sent_at": outcome.at, "last_error": None}
+    if isinstance(outcome, Retry):
+        return {"status": "pending", "next_attempt_at": outcome.at, "last_error": outcome.reason}
+    return {"status": "failed", "failed_at": outcome.at, "last_error": outcome.reason}
 
 
 # --- documents ---------------------------------------------------------------------------------------------

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     # Implicit TLS from the first byte (port 465); then STARTTLS does not apply.
     smtp_tls: bool = False
     mail_from: str = "booking@socialpaedagogerne-oestjylland.example"
+    # SMTP connections the notifier keeps open and reuses (each carries one message at a time).
+    smtp_pool_size: int = Field(default=4, ge=1)
 
     sms_provider: Literal["log", "gatewayapi"] = "log"
     sms_api_url: str = "https://gatewayapi.eu/rest/mtsms"
@@ -108,6 +110,8 @@ class Settings(BaseSettings):
     # Notifier: waits between attempts at a delivery that failed for a passing reason; then it is failed.
     delivery_retry_seconds: tuple[float, ...] = (5, 30, 120, 600, 1800, 3600, 3600, 3600)
     delivery_poll_seconds: float = 1.0
+    # Messages the notifier sends at once (e-mail and SMS together).
+    delivery_concurrency: int = Field(default=8, ge=1)
 
     @field_validator("admin_token")
     @classmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -19,14 +19,13 @@ from services.notifier.domain import (
     LEASE,
     Delivery,
     DeliverySummary,
-    Outcome,
     Outgoing,
     Reminder,
     ReminderStatus,
     Status,
 )
 from services.notifier.handlers import HANDLERS, Deps
-from services.notifier.store import Batch
+from services.notifier.store import Attempt, Batch
 from shared.contracts.events import Event
 
 
@@ -57,13 +56,15 @@ class FakeDeliveryStore:
         for delivery in due:
             self.deliveries[delivery.id] = replace(delivery, next_attempt_at=now + LEASE)
             self.claims[delivery.id] = claim
-        return Batch(claim, [self.deliveries[d.id] for d in due])
+        return Batch(claim, [self.deliveries[d.id] for d in due], now)
 
-    async def record(self, delivery: Delivery, claim: str, outcome: Outcome) -> None:
-        if self.claims.get(delivery.id) != claim:
-            return
-        del self.claims[delivery.id]
-        self.deliveries[delivery.id] = self.deliveries[delivery.id].recorded(outcome)
+    async def record(self, attempts: Sequence[Attempt]) -> None:
+        for attempt in attempts:
+            delivery_id = attempt.delivery.id
+            if self.claims.get(delivery_id) != attempt.claim:
+                continue
+            del self.claims[delivery_id]
+            self.deliveries[delivery_id] = self.deliveries[delivery_id].recorded(attempt.outcome)
 
     async def release(self, ids: Iterable[str], claim: str, now: datetime) -> None:
         for delivery_id in ids:
