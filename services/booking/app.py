@@ -32,9 +32,9 @@ def booking_rules(settings: Settings) -> BookingRules:
 
 
 async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
-    """What the use cases need: the store (which wakes the outbox relay after each write), rules, links."""
+    """What the use cases need: the store (which hands its events to the outbox relay), rules, links."""
     settings = app[SETTINGS]
-    store = MongoBookingStore(app[DB][COLLECTION], on_commit=app[RELAYS][COLLECTION].wake)
+    store = MongoBookingStore(app[DB][COLLECTION], relay=app[RELAYS][COLLECTION])
     app[DEPS] = Deps(store=store, rules=booking_rules(settings), base_url=settings.public_base_url)
     yield
 

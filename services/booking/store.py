@@ -2,7 +2,7 @@
 
 Each booking is one document in the ``bookings`` collection that also carries its outbox, so a
 booking and the events announcing it are stored in one atomic write. After such a write the store
-signals the outbox relay (``on_commit``), which then publishes at once: the one way to "publish now".
+hands the events to the outbox relay (``relay``), which publishes them at once, and calls ``on_commit``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempo
 from shared.contracts.events import Event
 from shared.contracts.models import BookingDetails, Slot
 from shared.infra.mongo import Document
-from shared.infra.outbox import OUTBOX_INDEXES, merge_updates, outbox_fields, outbox_update
+from shared.infra.outbox import OUTBOX_INDEXES, Handoff, OutboxRelay, merge_updates, outbox_fields, outbox_update
 
 COLLECTION = "bookings"
 INDEXES = {
@@ -64,12 +64,28 @@ class BookingStore(Protocol):
 
 
 class MongoBookingStore:
-    def __init__(self, collection: AsyncCollection[Document], *, on_commit: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        collection: AsyncCollection[Document],
+        *,
+        relay: OutboxRelay | None = None,
+        on_commit: Callable[[], None] = lambda: None,
+    ) -> None:
         self._bookings = collection
+        self._relay = relay
         self._on_commit = on_commit
 
+    def _handoff(self, event: Event, now: datetime) -> Handoff | None:
+        return self._relay.handoff([event], now) if self._relay is not None else None
+
+    def _committed(self, booking_id: str, handoff: Handoff | None) -> None:
+        if self._relay is not None and handoff is not None:
+            self._relay.hand(booking_id, handoff)
+        self._on_commit()
+
     async def add(self, booking: Booking, event: Event) -> None:
-        document = {**_new_document(booking), **outbox_fields([event], booking.created_at)}
+        handoff = self._handoff(event, booking.created_at)
+        document = {**_new_document(booking), **outbox_fields([event], booking.created_at, handoff)}
         try:
             await self._bookings.insert_one(document)
         except DuplicateKeyError as exc:
@@ -77,7 +93,7 @@ class MongoBookingStore:
                 existing = await self._bookings.find_one({"idempotency_key": booking.idempotency.key}, {"outbox": 0})
                 raise KeyTaken(_booking(existing) if existing else None) from None
             raise ReferenceTaken(booking.id) from None
-        self._on_commit()
+        self._committed(booking.id, handoff)
 
     async def get(self, booking_id: str) -> Booking | None:
         document = await self._bookings.find_one({"_id": booking_id}, {"outbox": 0})
@@ -91,16 +107,17 @@ class MongoBookingStore:
     async def record_request(self, booking: Booking, event: Event) -> bool:
         entry = booking.history[-1]
         marker = _REQUEST_MARKERS[entry.status]
+        handoff = self._handoff(event, entry.at)
         update = merge_updates(
             {"$set": {marker: entry.at, "updated_at": booking.updated_at}, "$push": {"history": _entry(entry)}},
-            outbox_update([event], entry.at),
+            outbox_update([event], entry.at, handoff),
         )
         result = await self._bookings.update_one(
             {"_id": booking.id, "status": {"$in": list(OPEN_STATUSES)}, "cancel_requested_at": None}, update
         )
         if result.modified_count != 1:
             return False
-        self._on_commit()
+        self._committed(booking.id, handoff)
         return True
 
     async def record_outcome(self, booking: Booking) -> bool:

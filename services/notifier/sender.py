@@ -161,7 +161,7 @@ class Sender:
 
     async def _send(self, delivery: Delivery, batch: Batch, unsent: set[str]) -> None:
         """Send one delivery and store its outcome. Nothing it raises reaches the other deliveries."""
-        async with self._limit:
+        async with self._limit:  # the sends at once; recording waits outside, the next send need not
             if self._stopping or (batch.claimed_at is not None and self._clock() > batch.claimed_at + SEND_WITHIN):
                 return  # handed back: another sender may hold it by now, or soon will
             outcome: Outcome
@@ -176,7 +176,7 @@ class Sender:
                 log.exception("delivery could not be built", extra={"delivery": delivery.id})
                 outcome = Failed(self._clock(), f"could not build the message: {type(exc).__name__}")
             unsent.discard(delivery.id)
-            await self._record(Attempt(delivery, batch.claim, outcome))
+        await self._record(Attempt(delivery, batch.claim, outcome))
 
     async def _deliver(self, delivery: Delivery) -> None:
         message = delivery.message

@@ -34,7 +34,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     calendars = app[EXTERNAL_CALENDARS]
     app[CALENDAR] = calendar
     app[DEPS] = Deps(
-        placements=MongoPlacementStore(app[DB], published=lambda: _wake_relay(app)),
+        placements=MongoPlacementStore(app[DB], relay=app[RELAYS][PLACEMENTS]),
         calendar=calendar,
         busy=calendars,
         limits=SearchLimits(
@@ -49,13 +49,6 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
 
 
-def _wake_relay(app: web.Application) -> None:
-    """An outcome and its event were just stored: publish it now, not at the relay's next poll."""
-    relay = app[RELAYS].get(PLACEMENTS)
-    if relay is not None:
-        relay.wake()
-
-
 def _consume(app: web.Application) -> Handler:
     return dispatcher(HANDLERS, app[DEPS])
 
@@ -66,9 +59,9 @@ def create_app(settings: Settings) -> web.Application:
         [
             mongo_ctx({**INDEXES, **CALENDAR_INDEXES}),
             calendars_ctx,
-            scheduler_ctx,
             amqp_ctx(ALL_QUEUES),
             relay_ctx(PLACEMENTS),
+            scheduler_ctx,  # its store hands each outcome's event to the relay
             consumer_ctx(SCHEDULER_QUEUE, _consume),
         ]
     )

@@ -35,7 +35,7 @@ from services.scheduler.placement import Outcome, Placement, Status
 from shared.contracts.models import BookingDetails, Slot
 from shared.infra.messaging import RetryLater
 from shared.infra.mongo import Document
-from shared.infra.outbox import OUTBOX_INDEXES, merge_updates, outbox_update
+from shared.infra.outbox import OUTBOX_INDEXES, OutboxRelay, merge_updates, outbox_update
 
 PLACEMENTS = "placements"
 LEASE = timedelta(seconds=30)
@@ -137,12 +137,19 @@ def day_id(consultant_id: str, day: date) -> str:
 
 
 class MongoPlacementStore:
-    """:class:`PlacementStore` on MongoDB; ``published`` is called after an outcome is committed
-    (the app wakes the outbox relay with it, so the event goes out now, not at the next poll)."""
+    """:class:`PlacementStore` on MongoDB; after an outcome is committed its event is handed to the
+    outbox ``relay`` (published now, not at the next poll), and ``published`` is called."""
 
-    def __init__(self, db: AsyncDatabase[Document], published: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        db: AsyncDatabase[Document],
+        published: Callable[[], None] = lambda: None,
+        *,
+        relay: OutboxRelay | None = None,
+    ) -> None:
         self.placements = db[PLACEMENTS]
         self._published = published
+        self._relay = relay
 
     async def claim(self, booking_id: str, now: datetime, *, new: Placement | None = None) -> Claim | None:
         token = uuid.uuid4().hex
@@ -170,14 +177,16 @@ class MongoPlacementStore:
         await self.placements.update_one({"_id": claim.placement.booking_id, "claim": claim.token}, {"$set": FREE})
 
     async def finish(self, claim: Claim, outcome: Outcome) -> bool:
-        placement = outcome.placement
+        placement, event = outcome.placement, outcome.event
+        handoff = self._relay.handoff([event], event.occurred_at) if self._relay is not None else None
         update = merge_updates(
-            {"$set": {**_state_fields(placement), **FREE}},
-            outbox_update([outcome.event], outcome.event.occurred_at),
+            {"$set": {**_state_fields(placement), **FREE}}, outbox_update([event], event.occurred_at, handoff)
         )
         result = await self.placements.update_one({"_id": placement.booking_id, "claim": claim.token}, update)
         if result.modified_count != 1:
             return False
+        if self._relay is not None and handoff is not None:
+            self._relay.hand(placement.booking_id, handoff)
         self._published()
         return True
 

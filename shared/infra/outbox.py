@@ -9,6 +9,12 @@ into the future, ``outbox_owner`` set to its claim token), so in normal operatio
 published once. If a relay dies after publishing and before removing, the lease runs out and the
 event is published again: delivery is at least once, and every consumer is idempotent on
 ``event_id``.
+
+The usual way out is shorter: a store that writes events with a ``Handoff`` (``OutboxRelay.handoff``)
+writes them already claimed by its own relay, and after the write hands them over (``OutboxRelay.hand``):
+the relay publishes them from memory and clears them, one database write for all the documents handed
+over meanwhile, with no query to find them. The claim is the same lease as above, so if the process
+dies first, any relay publishes them once the lease runs out.
 """
 
 from __future__ import annotations
@@ -17,10 +23,12 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import Gauge
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.contracts.events import Event, event_to_document
@@ -35,17 +43,39 @@ class EventPublisher(Protocol):
     async def publish(self, event: dict[str, Any]) -> None: ...
 
 
-def outbox_fields(events: Iterable[Event], now: datetime) -> dict[str, Any]:
-    """Fields for a new document that carries ``events``."""
-    return {"outbox": [event_to_document(e) for e in events], "outbox_pending": True, "outbox_due": now}
+@dataclass(frozen=True)
+class Handoff:
+    """One write's events, claimed for the writer's relay, to be handed to it once the write is stored."""
+
+    owner: str  # the claim token the write sets
+    until: datetime  # the lease: the relay publishes them before, or any relay after
+    events: list[dict[str, Any]]
 
 
-def outbox_update(events: Iterable[Event], now: datetime) -> dict[str, Any]:
-    """Update operators that append ``events`` to a document's outbox (merge into your update)."""
+def outbox_fields(events: Iterable[Event], now: datetime, handoff: Handoff | None = None) -> dict[str, Any]:
+    """Fields for a new document that carries ``events`` (those of ``handoff``, if given)."""
+    if handoff is None:
+        return {"outbox": [event_to_document(e) for e in events], "outbox_pending": True, "outbox_due": now}
     return {
-        "$push": {"outbox": {"$each": [event_to_document(e) for e in events]}},
-        "$set": {"outbox_pending": True, "outbox_due": now},
-        "$unset": {"outbox_owner": ""},
+        "outbox": handoff.events,
+        "outbox_pending": True,
+        "outbox_due": handoff.until,
+        "outbox_owner": handoff.owner,
+    }
+
+
+def outbox_update(events: Iterable[Event], now: datetime, handoff: Handoff | None = None) -> dict[str, Any]:
+    """Update operators that append ``events`` (those of ``handoff``, if given) to a document's outbox
+    (merge into your update)."""
+    if handoff is None:
+        return {
+            "$push": {"outbox": {"$each": [event_to_document(e) for e in events]}},
+            "$set": {"outbox_pending": True, "outbox_due": now},
+            "$unset": {"outbox_owner": ""},
+        }
+    return {
+        "$push": {"outbox": {"$each": handoff.events}},
+        "$set": {"outbox_pending": True, "outbox_due": handoff.until, "outbox_owner": handoff.owner},
     }
 
 
@@ -79,12 +109,23 @@ class OutboxRelay:
         self._lease = lease
         self._batch_size = batch_size
         self._retry_after = retry_after
-        self._poller = Poller(
-            f"outbox relay {collection.name}", self.publish_due, interval=poll_interval, gather=gather
-        )
+        self._poll_interval = poll_interval
+        self._poll_at = 0.0  # when the next pass looks for due documents (the event loop's clock)
+        self._handed: list[tuple[Any, Handoff]] = []
+        self._poller = Poller(f"outbox relay {collection.name}", self._one_pass, interval=poll_interval, gather=gather)
 
     def wake(self) -> None:
         """Tell the relay that something was just stored (saves waiting for the next poll)."""
+        self._poll_at = 0.0
+        self._poller.wake()
+
+    def handoff(self, events: Iterable[Event], now: datetime) -> Handoff:
+        """Claim ``events`` for this relay, to be written with them (``outbox_fields``, ``outbox_update``)."""
+        return Handoff(uuid.uuid4().hex, now + self._lease, [event_to_document(e) for e in events])
+
+    def hand(self, document_id: Any, handoff: Handoff) -> None:
+        """The events of ``handoff`` are stored in the document ``document_id``: publish them now."""
+        self._handed.append((document_id, handoff))
         self._poller.wake()
 
     async def run(self) -> None:
@@ -94,7 +135,79 @@ class OutboxRelay:
 
     def stop(self) -> None:
         """Let ``run`` end after one last pass, so what was stored before shutdown goes out now."""
+        self._poll_at = 0.0
         self._poller.stop()
+
+    async def _one_pass(self) -> int:
+        """What was handed over; and, once per poll interval (or at once after ``wake``, or while a
+        backlog lasts), the due documents."""
+        done = await self.publish_handed()
+        loop = asyncio.get_running_loop()
+        if loop.time() >= self._poll_at:
+            found = await self.publish_due()
+            done += found
+            self._poll_at = loop.time() + (0.0 if found else self._poll_interval)
+        return done
+
+    async def publish_handed(self) -> int:
+        """Publish the events handed over since the last pass, then clear them: one write, an update per
+        document that removes its events only if they are all it holds and it is still claimed as they
+        were written; where that is not so (another write added events meanwhile), exactly the
+        published events are taken out and the rest is left due for the next pass."""
+        handed, self._handed = self._handed, []
+        if not handed:
+            return 0
+        results = await asyncio.gather(
+            *(self._publish_events(handoff.events) for _, handoff in handed), return_exceptions=True
+        )
+        published = [(doc_id, handoff) for (doc_id, handoff), sent in zip(handed, results, strict=True) if sent is True]
+        clear = {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}}
+        cleared = 0
+        if published:
+            result = await self._collection.bulk_write(
+                [
+                    UpdateOne({"_id": doc_id, "outbox_owner": h.owner, "outbox": {"$size": len(h.events)}}, clear)
+                    for doc_id, h in published
+                ],
+                ordered=False,
+            )
+            cleared = result.modified_count
+        rest = [(doc_id, h) for (doc_id, h), sent in zip(handed, results, strict=True) if sent is not True]
+        if cleared < len(published) or rest:
+            # Rare: take out what went out (events can be sent in part), and leave the rest due now
+            # (or soon, if the broker failed) for the claiming path.
+            sent_ids = [
+                e["event_id"]
+                for (_, h), sent in zip(handed, results, strict=True)
+                for e in (h.events if sent is True else sent if isinstance(sent, list) else [])
+            ]
+            ids = [doc_id for doc_id, _ in handed]
+            if sent_ids:
+                await self._collection.update_many(
+                    {"_id": {"$in": ids}}, {"$pull": {"outbox": {"event_id": {"$in": sent_ids}}}}
+                )
+            due = datetime.now(UTC) + (self._retry_after if rest else timedelta(0))
+            await self._collection.update_many(
+                {"_id": {"$in": ids}, "outbox_owner": {"$in": [h.owner for _, h in handed]}},
+                {"$set": {"outbox_due": due}, "$unset": {"outbox_owner": ""}},
+            )
+            self._poll_at = 0.0
+            if rest:
+                error = next((r for r in results if isinstance(r, BaseException)), None)
+                log.warning("publishing %d handed-over document(s) failed; retrying soon: %r", len(rest), error)
+        return sum(len(h.events) for _, h in published)
+
+    async def _publish_events(self, events: list[dict[str, Any]]) -> bool | list[dict[str, Any]]:
+        """True when all went out; else raises, or the ones that went out before a failure."""
+        for n, event in enumerate(events):  # in order: one document's events keep their order
+            try:
+                await self._publisher.publish(event)
+            except Exception:
+                if n == 0:
+                    raise
+                log.warning("publishing stopped after %d of a document's events", n, exc_info=True)
+                return events[:n]
+        return True
 
     async def publish_due(self) -> int:
         """Claim, publish and clear one batch of due documents; returns how many events went out."""
