@@ -30,7 +30,7 @@ log = logging.getLogger(__name__)
 async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     """The stores and the handlers' dependencies; the consultants of ``CONSULTANTS_FILE``, if set."""
     settings = app[SETTINGS]
-    calendar = MongoCalendarStore(app[DB])
+    calendar = MongoCalendarStore(app[DB], cache_seconds=settings.consultants_cache_seconds)
     calendars = app[EXTERNAL_CALENDARS]
     app[CALENDAR] = calendar
     app[DEPS] = Deps(

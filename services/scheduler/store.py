@@ -15,7 +15,9 @@ Typed objects cross this boundary; MongoDB documents and update operators stay i
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import time
 import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -223,9 +225,14 @@ class MongoCalendarStore:
     """:class:`CalendarStore` and :class:`ConsultantStore` on MongoDB, and what the admin API and
     the calendar feed read."""
 
-    def __init__(self, db: AsyncDatabase[Document]) -> None:
+    def __init__(self, db: AsyncDatabase[Document], *, cache_seconds: float = 0.0) -> None:
+        """``cache_seconds``: how long the placements may use the consultants as read (changes made
+        through this store are seen at once; another replica's after at most this long)."""
         self._consultants = db["consultants"]
         self._days = db["consultant_days"]
+        self._cache_seconds = cache_seconds
+        self._cached: tuple[float, list[Consultant]] | None = None  # (read at, consultants)
+        self._reading = asyncio.Lock()
 
     # --- consultants -------------------------------------------------------------------------------
 
@@ -233,7 +240,11 @@ class MongoCalendarStore:
         return [_consultant_of(doc) for doc in await self._consultants.find({}).sort("_id", 1).to_list()]
 
     async def consultants(self) -> list[Consultant]:
-        return [stored.consultant.to_domain() for stored in await self.list_consultants()]
+        async with self._reading:  # placements running at once share one read
+            now = time.monotonic()
+            if self._cached is None or now - self._cached[0] >= self._cache_seconds:
+                self._cached = (now, [stored.consultant.to_domain() for stored in await self.list_consultants()])
+            return self._cached[1]
 
     async def get_consultant(self, consultant_id: str) -> StoredConsultant | None:
         doc = await self._consultants.find_one({"_id": consultant_id})
@@ -248,11 +259,13 @@ class MongoCalendarStore:
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
+        self._cached = None
         after = await self.get_consultant(consultant.id)
         assert after is not None
         return after, before is None
 
     async def delete_consultant(self, consultant_id: str) -> bool:
+        self._cached = None
         return (await self._consultants.delete_one({"_id": consultant_id})).deleted_count == 1
 
     async def has_future_talks(self, consultant_id: str, today: date) -> bool:
@@ -279,7 +292,8 @@ class MongoCalendarStore:
         else:
             # A second ``$in`` on the consultant makes some servers (SecantusDB) six times slower.
             query = {"day": {"$in": dates}}
-        return [_day_of(doc) for doc in await self._days.find(query).to_list() if doc["consultant_id"] in wanted]
+        docs = await self._days.find(query, batch_size=10_000).to_list()  # one round trip, no getMore
+        return [_day_of(doc) for doc in docs if doc["consultant_id"] in wanted]
 
     async def write_day(self, day: Day) -> bool:
         key = day_id(day.consultant_id, day.day)

@@ -74,6 +74,9 @@ class Settings(BaseSettings):
     # Proxies whose X-Forwarded-For is believed (CIDRs); the caller's address is the last one not in them.
     trusted_proxies: tuple[str, ...] = ()
     consultants_file: str | None = None
+    # How long a scheduler places talks with the consultants as it read them: a change made through
+    # another replica counts there after at most this long (through this one, at once). 0: read each time.
+    consultants_cache_seconds: float = Field(default=5.0, ge=0)
     log_level: str = "INFO"
 
     # Booking rules (services/booking/domain.py).
