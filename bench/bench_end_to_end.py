@@ -27,6 +27,11 @@ drivers' heartbeats) is printed beside it as a check.
 started, invite stored by the notifier) and the sink's arrival times. The services' polls (``--poll``)
 are only a safety net: each service wakes its outbox relay or sender when it stores something.
 
+``--max-pool-size`` (default 4) caps each service's connections to the database. SecantusDB serves every
+connection on a thread of its own, all under one interpreter lock: a hundred requests at once answer
+more slowly, in total, than a few at a time with the rest waiting in the driver's queue. A real MongoDB
+needs no such cap (production keeps the driver's default).
+
 ``--no-retry-writes`` turns the driver's retryable writes off (``retryWrites=false``). Production keeps
 them; the switch is here because SecantusDB keeps up to 10,000 retryable-write records and scans (and,
 when full, sorts) them on every write, which is a large part of its CPU time under this load.
@@ -329,6 +334,7 @@ def report(sent: list[Sent], sink: Sink, args: argparse.Namespace, waited: float
 
 Counts = dict[tuple[str, str, str], float]  # (collection, command, kind) -> commands sent
 METRIC = re.compile(r'^inspiration_db_commands_total\{([^}]*)\} ([0-9.e+]+)$', re.MULTILINE)
+WAITED = re.compile(r'^inspiration_db_command_seconds_total\{([^}]*)\} ([0-9.e+]+)$', re.MULTILINE)
 LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -343,6 +349,9 @@ def db_commands(port: int) -> Counts:
     for labels, value in METRIC.findall(text):
         found = dict(LABEL.findall(labels))
         counts[(found["collection"], found["command"], found["kind"])] = float(value)
+    for labels, value in WAITED.findall(text):  # the seconds waited for the answers, as kind "seconds"
+        found = dict(LABEL.findall(labels))
+        counts[(found["collection"], found["command"], "seconds")] = float(value)
     return counts
 
 
@@ -360,8 +369,15 @@ def operations_report(before: dict[str, Counts], after: dict[str, Counts], booki
     grand = 0.0
     details: list[tuple[float, str]] = []
     sums = dict.fromkeys(kinds, 0.0)
+    waits: list[tuple[float, str]] = []
     for service in after:
         spent = {key: value - before[service].get(key, 0.0) for key, value in after[service].items()}
+        kind_of = {(c, m): k for (c, m, k) in spent if k != "seconds"}
+        for (collection, command, kind), seconds in spent.items():
+            sent = spent.get((collection, command, kind_of.get((collection, command), "")), 0.0)
+            if kind == "seconds" and sent:
+                waits.append((seconds / sent * 1000, f"{service}: {command} {collection or '-'}"))
+        spent = {key: value for key, value in spent.items() if key[2] != "seconds"}
         by_kind = {k: sum(v for (_, _, kind), v in spent.items() if kind == k) for k in kinds}
         total = sum(by_kind.values())
         grand += total
@@ -375,6 +391,7 @@ def operations_report(before: dict[str, Counts], after: dict[str, Counts], booki
         )
     print(f"{'all':<12}" + "".join(f"{sums[k] / per:>9.2f}" for k in kinds) + f"{grand / per:>9.2f}")
     print("  by command:", ", ".join(f"{what} {n:.2f}" for n, what in sorted(details, reverse=True)))
+    print("  mean round trip (ms):", ", ".join(f"{what} {ms:.1f}" for ms, what in sorted(waits, reverse=True)))
     return grand / per
 
 
@@ -464,10 +481,17 @@ def main() -> None:
         default=True,
         help="the driver's retryable writes (default on, as in production); see the module docstring",
     )
+    parser.add_argument(
+        "--max-pool-size",
+        type=int,
+        default=4,
+        help="maxPoolSize of each service's MongoDB client (0: the driver's default, 100); see the module docstring",
+    )
     parser.add_argument("--stages", action="store_true", help="also break the latency down by stage")
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (printed path)")
     args = parser.parse_args()
 
+    extra = f"&maxPoolSize={args.max_pool_size}" if args.max_pool_size else ""
     work = Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     consultants_file = work / "consultants.yaml"
     consultants_yaml(consultants_file)
@@ -480,7 +504,7 @@ def main() -> None:
         with secantus_server() as mongodb_url, local_vhost() as amqp_url:
             env = {
                 **os.environ,
-                "MONGODB_URL": mongodb_url + ("" if args.retry_writes else "&retryWrites=false"),
+                "MONGODB_URL": mongodb_url + ("" if args.retry_writes else "&retryWrites=false") + extra,
                 "MONGODB_DB": "bench",
                 "AMQP_URL": amqp_url,
                 "HTTP_HOST": LOOPBACK,

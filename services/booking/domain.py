@@ -577,41 +577,70 @@ class Booking:
 
     def apply_outcome(self, event: Outcome) -> Booking | None:
         """The booking after the scheduler's ``event``; None if it changes nothing: an outcome already
-        applied, or one older than the last applied.
+        applied, or one older than the last applied (see ``OutcomeChange``)."""
+        return OutcomeChange.of(event).applied_to(self)
 
-        "Older" is by the outcome's revision, which the scheduler raises with every outcome it stores
-        for the booking: not by a clock, which may differ between replicas."""
-        revision = event.data.revision
-        if any(entry.event_id == str(event.event_id) for entry in self.history):
-            return None
-        if self.revision is not None and revision <= self.revision:
-            return None
+
+@dataclass(frozen=True)
+class OutcomeChange:
+    """What one of the scheduler's outcomes does to a booking. It is decided by the event alone, so it
+    can be stored without reading the booking first; it applies once, and only over older outcomes.
+
+    "Older" is by the outcome's revision, which the scheduler raises with every outcome it stores
+    for the booking: not by a clock, which may differ between replicas."""
+
+    booking_id: str
+    revision: int
+    entry: HistoryEntry  # the step in the booking's history; its event id tells the outcome applied
+    fields: Mapping[str, Any]  # the booking's fields the outcome sets (besides revision and times)
+
+    @classmethod
+    def of(cls, event: Outcome) -> OutcomeChange:
         data = event.data
+        fields: dict[str, Any]
         if isinstance(data, BookingCancelledData):
-            changed = replace(self, status="cancelled", slot=None, alternatives=(), cancel_reason=data.reason)
+            fields = {"status": "cancelled", "slot": None, "alternatives": (), "cancel_reason": data.reason}
         elif isinstance(data, BookingNeedsAlternativeData):
             # A scheduled talk that could not be moved stays scheduled; the alternatives are offered.
             kept = data.current_slot
-            changed = replace(
-                self,
-                status="scheduled" if kept else "needs_alternative",
-                slot=kept,
-                alternatives=tuple(data.alternatives),
-                reason=data.reason,
-                reschedule_requested_at=None,
-            )
+            fields = {
+                "status": "scheduled" if kept else "needs_alternative",
+                "slot": kept,
+                "alternatives": tuple(data.alternatives),
+                "reason": data.reason,
+                "reschedule_requested_at": None,
+            }
         else:  # scheduled, or moved to a new time
-            changed = replace(
-                self,
-                status="scheduled",
-                slot=data.slot,
-                sequence=data.sequence,
-                alternatives=(),
-                reschedule_requested_at=None,
-            )
-        at = event.occurred_at
-        entry = HistoryEntry(at=at, status=changed.status, event_id=str(event.event_id), type=event.type)
-        return replace(changed, revision=revision, status_at=at, updated_at=at, history=(*self.history, entry))
+            fields = {
+                "status": "scheduled",
+                "slot": data.slot,
+                "sequence": data.sequence,
+                "alternatives": (),
+                "reschedule_requested_at": None,
+            }
+        entry = HistoryEntry(
+            at=event.occurred_at, status=fields["status"], event_id=str(event.event_id), type=event.type
+        )
+        return cls(booking_id=event.correlation_id, revision=data.revision, entry=entry, fields=fields)
+
+    def applies_to(self, booking: Booking) -> bool:
+        """Not applied before, and newer than the last outcome applied."""
+        if any(entry.event_id == self.entry.event_id for entry in booking.history):
+            return False
+        return booking.revision is None or self.revision > booking.revision
+
+    def applied_to(self, booking: Booking) -> Booking | None:
+        if not self.applies_to(booking):
+            return None
+        at = self.entry.at
+        return replace(
+            booking,
+            **self.fields,
+            revision=self.revision,
+            status_at=at,
+            updated_at=at,
+            history=(*booking.history, self.entry),
+        )
 
 
 @dataclass(frozen=True)

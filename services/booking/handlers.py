@@ -22,6 +22,7 @@ from services.booking.domain import (
     InvalidBooking,
     NotOpen,
     Outcome,
+    OutcomeChange,
     Recorded,
     Requester,
     check_idempotency_key,
@@ -176,13 +177,9 @@ async def _record(deps: Deps, recorded: Recorded) -> Booking:
 
 
 async def apply_outcome(deps: Deps, event: Outcome) -> None:
-    """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once."""
-    booking = await deps.store.get(event.correlation_id)
-    if booking is None:
-        return
-    changed = booking.apply_outcome(event)
-    if changed is not None:
-        await deps.store.record_outcome(changed)
+    """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once
+    (one write; a booking that does not exist, or has this outcome or a newer one, is left alone)."""
+    await deps.store.record_outcome(OutcomeChange.of(event))
 
 
 HANDLERS: dict[str, Route[Deps]] = {

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency
+from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency, OutcomeChange
 from shared.contracts.events import Event
 from shared.contracts.models import BookingDetails, Slot
 from shared.infra.mongo import Document
@@ -58,9 +58,9 @@ class BookingStore(Protocol):
         """Store a cancel or reschedule request (the last entry of ``booking.history``) with its event,
         if the stored booking is still open; False if it is not (it was cancelled meanwhile)."""
 
-    async def record_outcome(self, booking: Booking) -> bool:
-        """Store the booking after a scheduler's outcome (the last entry of its history), unless the
-        stored booking has that outcome, or a newer one, already; False then."""
+    async def record_outcome(self, change: OutcomeChange) -> bool:
+        """Apply a scheduler's outcome to the stored booking, without reading it first, unless it has
+        that outcome, or a newer one, already (or does not exist); False then."""
 
 
 class MongoBookingStore:
@@ -120,17 +120,20 @@ class MongoBookingStore:
         self._committed(booking.id, handoff)
         return True
 
-    async def record_outcome(self, booking: Booking) -> bool:
-        entry = booking.history[-1]
+    async def record_outcome(self, change: OutcomeChange) -> bool:
+        at = change.entry.at
         result = await self._bookings.update_one(
             {
-                "_id": booking.id,
-                "history.event_id": {"$ne": entry.event_id},
+                "_id": change.booking_id,
+                "history.event_id": {"$ne": change.entry.event_id},
                 # "before this one": lower, or not set yet (one condition, no $or: an $or makes some
                 # servers (SecantusDB) scan the whole collection instead of using the _id)
-                "revision": {"$not": {"$gte": booking.revision}},
+                "revision": {"$not": {"$gte": change.revision}},
             },
-            {"$set": _outcome_fields(booking), "$push": {"history": _entry(entry)}},
+            {
+                "$set": {**_change_fields(change), "revision": change.revision, "status_at": at, "updated_at": at},
+                "$push": {"history": _entry(change.entry)},
+            },
         )
         return result.modified_count == 1
 
@@ -159,20 +162,14 @@ def _new_document(booking: Booking) -> Document:
     return document
 
 
-def _outcome_fields(booking: Booking) -> Document:
-    """What an outcome of the scheduler decides."""
-    return {
-        "status": booking.status,
-        "slot": _slot(booking.slot),
-        "alternatives": list(booking.alternatives),
-        "sequence": booking.sequence,
-        "reason": booking.reason,
-        "cancel_reason": booking.cancel_reason,
-        "reschedule_requested_at": booking.reschedule_requested_at,
-        "revision": booking.revision,
-        "status_at": booking.status_at,
-        "updated_at": booking.updated_at,
-    }
+def _change_fields(change: OutcomeChange) -> Document:
+    """What an outcome of the scheduler sets, as stored."""
+    as_stored: dict[str, Callable[[Any], Any]] = {"slot": _slot, "alternatives": list}
+    return {name: as_stored.get(name, _same)(value) for name, value in change.fields.items()}
+
+
+def _same(value: Any) -> Any:
+    return value
 
 
 def _slot(slot: Slot | None) -> Document | None:

@@ -1,12 +1,13 @@
 """What the notifier does with each event, and its routing table ``HANDLERS``.
 
 A handler only stores: the deliveries its event calls for (composed by ``compose``) and the booking's
-reminder. The sender (``sender.Sender``) sends them. Storing is idempotent, so an event handled twice
-stores nothing new. The admin API's use cases are here too.
+reminder, the two writes at once. The sender (``sender.Sender``) sends them. Storing is idempotent, so an
+event handled twice stores nothing new. The admin API's use cases are here too.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -54,8 +55,8 @@ async def on_scheduled(deps: Deps, event: BookingScheduled) -> None:
     """The confirmation to the workplace (e-mail and SMS), the invite to the consultant; the reminder."""
     data, now = event.data, deps.clock()
     messages = compose.scheduled(data, mail_from=deps.mail_from, now=now)
-    await _store(deps, event, messages, now)
-    await deps.store.schedule_reminder(Reminder.before_talk(data, deps.reminder_before))
+    reminder = Reminder.before_talk(data, deps.reminder_before)
+    await asyncio.gather(_store(deps, event, messages, now), deps.store.schedule_reminder(reminder))
 
 
 async def on_needs_alternative(deps: Deps, event: BookingNeedsAlternative) -> None:
@@ -69,16 +70,15 @@ async def on_rescheduled(deps: Deps, event: BookingRescheduled) -> None:
     to the workplace; the reminder moves with the talk."""
     data, now = event.data, deps.clock()
     messages = compose.rescheduled(data, mail_from=deps.mail_from, now=now)
-    await _store(deps, event, messages, now)
-    await deps.store.schedule_reminder(Reminder.before_talk(data, deps.reminder_before))
+    reminder = Reminder.before_talk(data, deps.reminder_before)
+    await asyncio.gather(_store(deps, event, messages, now), deps.store.schedule_reminder(reminder))
 
 
 async def on_cancelled(deps: Deps, event: BookingCancelled) -> None:
     """The invite's cancellation to the consultant, the notice to the workplace; the reminder is dropped."""
     data, now = event.data, deps.clock()
     messages = compose.cancelled(data, mail_from=deps.mail_from, now=now)
-    await _store(deps, event, messages, now)
-    await deps.store.drop_reminder(data.booking_id, data.sequence)
+    await asyncio.gather(_store(deps, event, messages, now), deps.store.drop_reminder(data.booking_id, data.sequence))
 
 
 HANDLERS: dict[str, Route[Deps]] = {

@@ -30,6 +30,11 @@ COMMANDS = Counter(
     "Database commands sent (round trips), by collection, command and kind (read, write, command)",
     ["collection", "command", "kind"],
 )
+WAITED = Counter(
+    "inspiration_db_command_seconds_total",
+    "Time from sending a database command to its answer, summed, by collection and command",
+    ["collection", "command"],
+)
 
 
 def kind_of(command_name: str) -> Kind:
@@ -41,16 +46,25 @@ def kind_of(command_name: str) -> Kind:
 
 
 class CommandCounter(monitoring.CommandListener):
-    """Counts every command as it is sent (a failed one was a round trip all the same)."""
+    """Counts every command as it is sent (a failed one was a round trip all the same), and the time
+    until its answer (divided by the count: the mean round trip as this client sees it)."""
+
+    def __init__(self) -> None:
+        self._collections: dict[int, str] = {}  # request id -> collection
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         name = event.command_name
         target = event.command.get("collection") if name == "getMore" else event.command.get(name)
         collection = target if isinstance(target, str) else ""
         COMMANDS.labels(collection, name, kind_of(name)).inc()
+        self._collections[event.request_id] = collection
 
     def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
-        pass
+        self._answered(event)
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
-        pass
+        self._answered(event)
+
+    def _answered(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent) -> None:
+        collection = self._collections.pop(event.request_id, "")
+        WAITED.labels(collection, event.command_name).inc(event.duration_micros / 1e6)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from services.booking.domain import Booking
+from services.booking.domain import Booking, OutcomeChange
 from services.booking.store import KeyTaken, ReferenceTaken
 from shared.contracts.events import Event
 
@@ -56,18 +56,12 @@ class FakeBookingStore:
         self._commit(event)
         return True
 
-    async def record_outcome(self, booking: Booking) -> bool:
-        stored = self.bookings.get(booking.id)
-        entry = booking.history[-1]
-        if stored is None or any(e.event_id == entry.event_id for e in stored.history):
+    async def record_outcome(self, change: OutcomeChange) -> bool:
+        stored = self.bookings.get(change.booking_id)
+        changed = change.applied_to(stored) if stored is not None else None
+        if changed is None:
             return False
-        if stored.revision is not None and booking.revision is not None and stored.revision >= booking.revision:
-            return False
-        self.bookings[booking.id] = replace(
-            booking,
-            cancel_requested_at=stored.cancel_requested_at,
-            history=(*stored.history, entry),
-        )
+        self.bookings[change.booking_id] = changed
         return True
 
     def _commit(self, event: Event) -> None:
