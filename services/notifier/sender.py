@@ -67,8 +67,10 @@ class Sender:
         retry_delays: tuple[float, ...],
         poll_seconds: float,
         concurrency: int = 8,
+        record_linger: float = 0.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
+        """``record_linger``: how long the outcome of a send may wait to be written with others."""
         self._store = store
         self._mailer = mailer
         self._sms = sms
@@ -81,7 +83,7 @@ class Sender:
         self._stopping = False
         self._poller = Poller("sender", self._one_pass, interval=poll_seconds)
         self._reminders_at = 0.0
-        self._recorder = _Recorder(store)
+        self._recorder = _Recorder(store, record_linger)
         self._batches: set[asyncio.Task[None]] = set()
         self._held = 0  # deliveries claimed and not yet done with
         self._freed = asyncio.Event()
@@ -230,13 +232,17 @@ class Sender:
 
 
 class _Recorder:
-    """Writes the outcomes of sends in groups: each write holds every outcome that came in while the
-    write before it was under way, so under load one database round trip records many sends, and a
-    lone send is recorded at once. A crash loses at most the outcomes waiting for their write: those
-    deliveries are sent again (the sends in flight, as before)."""
+    """Writes the outcomes of sends in groups: a write waits ``linger`` seconds for more outcomes
+    (or until ``GROUP`` are waiting), and holds every outcome that came in meanwhile and while the write
+    before it was under way, so under load one database write records many sends. A crash loses at
+    most the outcomes waiting for their write: those deliveries are sent again (like sends in flight)."""
 
-    def __init__(self, store: DeliveryStore) -> None:
+    GROUP = 64
+
+    def __init__(self, store: DeliveryStore, linger: float = 0.0) -> None:
         self._store = store
+        self._linger = linger
+        self._enough = asyncio.Event()
         self._waiting: list[tuple[Attempt, asyncio.Future[bool]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -244,6 +250,8 @@ class _Recorder:
         """True once the outcome is stored; False if the database stayed away too long (logged)."""
         stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
         self._waiting.append((attempt, stored))
+        if len(self._waiting) >= self.GROUP:
+            self._enough.set()
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_all(), name="record-sends")
         return await asyncio.shield(stored)
@@ -251,6 +259,10 @@ class _Recorder:
     async def _write_all(self) -> None:
         try:
             while self._waiting:
+                if self._linger and len(self._waiting) < self.GROUP:
+                    self._enough.clear()
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(self._enough.wait(), self._linger)
                 group, self._waiting = self._waiting, []
                 done = await self._write([attempt for attempt, _ in group])
                 for _, stored in group:

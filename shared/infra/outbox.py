@@ -36,6 +36,10 @@ from shared.infra.poller import Poller
 
 log = logging.getLogger(__name__)
 
+# What publishing one document's handed-over events came to: all went out (True), some (those listed),
+# or none (the error).
+PublishResult = bool | list[dict[str, Any]] | BaseException
+
 OUTBOX_BACKLOG = Gauge("inspiration_outbox_backlog", "Documents with events waiting to be published", ["collection"])
 
 
@@ -103,6 +107,7 @@ class OutboxRelay:
         batch_size: int = 200,
         gather: float = 0.05,
         retry_after: timedelta = timedelta(seconds=2),
+        clear_after: float = 0.5,
     ) -> None:
         self._collection = collection
         self._publisher = publisher
@@ -112,6 +117,10 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._poll_at = 0.0  # when the next pass looks for due documents (the event loop's clock)
         self._handed: list[tuple[Any, Handoff]] = []
+        self._published: list[tuple[Any, Handoff, PublishResult]] = []  # not yet cleared from the documents
+        self._clear_after = clear_after
+        self._clear_at: float | None = None
+        self._stopping = False
         self._poller = Poller(f"outbox relay {collection.name}", self._one_pass, interval=poll_interval, gather=gather)
 
     def wake(self) -> None:
@@ -136,6 +145,7 @@ class OutboxRelay:
     def stop(self) -> None:
         """Let ``run`` end after one last pass, so what was stored before shutdown goes out now."""
         self._poll_at = 0.0
+        self._stopping = True
         self._poller.stop()
 
     async def _one_pass(self) -> int:
@@ -150,52 +160,68 @@ class OutboxRelay:
         return done
 
     async def publish_handed(self) -> int:
-        """Publish the events handed over since the last pass, then clear them: one write, an update per
-        document that removes its events only if they are all it holds and it is still claimed as they
-        were written; where that is not so (another write added events meanwhile), exactly the
-        published events are taken out and the rest is left due for the next pass."""
+        """Publish the events handed over since the last pass; returns how many went out. Clearing them
+        from their documents waits for more (``clear_after``): see ``_clear_published``."""
         handed, self._handed = self._handed, []
-        if not handed:
-            return 0
-        results = await asyncio.gather(
-            *(self._publish_events(handoff.events) for _, handoff in handed), return_exceptions=True
-        )
-        published = [(doc_id, handoff) for (doc_id, handoff), sent in zip(handed, results, strict=True) if sent is True]
+        loop = asyncio.get_running_loop()
+        sent = 0
+        if handed:
+            results = await asyncio.gather(
+                *(self._publish_events(handoff.events) for _, handoff in handed), return_exceptions=True
+            )
+            for (doc_id, handoff), result in zip(handed, results, strict=True):
+                self._published.append((doc_id, handoff, result))
+                sent += len(handoff.events) if result is True else len(result) if isinstance(result, list) else 0
+            if self._clear_at is None:
+                self._clear_at = loop.time() + self._clear_after
+        if self._published and (
+            self._stopping or loop.time() >= (self._clear_at or 0.0) or len(self._published) >= self._batch_size
+        ):
+            published, self._published, self._clear_at = self._published, [], None
+            await self._clear_published(published)
+        return sent
+
+    async def _clear_published(self, published: list[tuple[Any, Handoff, PublishResult]]) -> None:
+        """One write for the documents whose events went out: an update per document that removes its
+        events only if they are all it holds and it is still claimed as they were written. Where that
+        is not so (another write added events meanwhile, or the broker failed), exactly the published
+        events are taken out and the rest is left due for the claiming path. Until this write, a
+        document stays claimed by this relay: should the process die first, its events go out again
+        once the lease runs out (at least once, as always)."""
         clear = {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}}
+        whole = [(doc_id, h) for doc_id, h, result in published if result is True]
         cleared = 0
-        if published:
+        if whole:
             result = await self._collection.bulk_write(
                 [
                     UpdateOne({"_id": doc_id, "outbox_owner": h.owner, "outbox": {"$size": len(h.events)}}, clear)
-                    for doc_id, h in published
+                    for doc_id, h in whole
                 ],
                 ordered=False,
             )
             cleared = result.modified_count
-        rest = [(doc_id, h) for (doc_id, h), sent in zip(handed, results, strict=True) if sent is not True]
-        if cleared < len(published) or rest:
-            # Rare: take out what went out (events can be sent in part), and leave the rest due now
-            # (or soon, if the broker failed) for the claiming path.
-            sent_ids = [
-                e["event_id"]
-                for (_, h), sent in zip(handed, results, strict=True)
-                for e in (h.events if sent is True else sent if isinstance(sent, list) else [])
-            ]
-            ids = [doc_id for doc_id, _ in handed]
-            if sent_ids:
-                await self._collection.update_many(
-                    {"_id": {"$in": ids}}, {"$pull": {"outbox": {"event_id": {"$in": sent_ids}}}}
-                )
-            due = datetime.now(UTC) + (self._retry_after if rest else timedelta(0))
+        failed = [result for _, _, result in published if result is not True]
+        if cleared == len(whole) and not failed:
+            return
+        sent_ids = [
+            event["event_id"]
+            for _, h, result in published
+            for event in (h.events if result is True else result if isinstance(result, list) else [])
+        ]
+        ids = [doc_id for doc_id, _, _ in published]
+        if sent_ids:
             await self._collection.update_many(
-                {"_id": {"$in": ids}, "outbox_owner": {"$in": [h.owner for _, h in handed]}},
-                {"$set": {"outbox_due": due}, "$unset": {"outbox_owner": ""}},
+                {"_id": {"$in": ids}}, {"$pull": {"outbox": {"event_id": {"$in": sent_ids}}}}
             )
-            self._poll_at = 0.0
-            if rest:
-                error = next((r for r in results if isinstance(r, BaseException)), None)
-                log.warning("publishing %d handed-over document(s) failed; retrying soon: %r", len(rest), error)
-        return sum(len(h.events) for _, h in published)
+        due = datetime.now(UTC) + (self._retry_after if failed else timedelta(0))
+        await self._collection.update_many(
+            {"_id": {"$in": ids}, "outbox_owner": {"$in": [h.owner for _, h, _ in published]}},
+            {"$set": {"outbox_due": due}, "$unset": {"outbox_owner": ""}},
+        )
+        self._poll_at = 0.0
+        if failed:
+            error = next((r for r in failed if isinstance(r, BaseException)), None)
+            log.warning("publishing %d handed-over document(s) failed; retrying soon: %r", len(failed), error)
 
     async def _publish_events(self, events: list[dict[str, Any]]) -> bool | list[dict[str, Any]]:
         """True when all went out; else raises, or the ones that went out before a failure."""
