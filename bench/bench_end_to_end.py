@@ -395,6 +395,40 @@ def operations_report(before: dict[str, Counts], after: dict[str, Counts], booki
     return grand / per
 
 
+def cpu_seconds() -> dict[int, tuple[str, float]]:
+    """CPU time used so far by every process on the machine (Linux ``/proc``): pid -> (name, seconds)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    found: dict[int, tuple[str, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        found[int(entry.name)] = (cmdline[:80], (int(fields[11]) + int(fields[12])) / ticks)
+    return found
+
+
+def other_load(before: dict[int, tuple[str, float]], seconds: float) -> None:
+    """Prints how busy the machine was with work other than this benchmark's (a shared machine)."""
+    after = cpu_seconds()
+    ours = {os.getpid()}
+    for pid, (name, _) in after.items():  # the services and the database are this process's children
+        if "services." in name or "secantus" in name or "beam.smp" in name:
+            ours.add(pid)
+    others = sorted(
+        ((spent - before.get(pid, (name, 0.0))[1], name) for pid, (name, spent) in after.items() if pid not in ours),
+        reverse=True,
+    )
+    total = sum(spent for spent, _ in others)
+    print(f"other processes on this machine used {total / seconds:.2f} of its {os.cpu_count()} cores meanwhile", end="")
+    busiest = [f"{name.strip() or '?'} ({spent / seconds:.2f})" for spent, name in others[:2] if spent > 0.05 * seconds]
+    print(f"; busiest: {', '.join(busiest)}" if busiest else "", "(a disturbed run)" if total > 0.2 * seconds else "")
+
+
 def database_operations(mongodb_url: str) -> int:
     """Operations the database server has run so far (``serverStatus`` opcounters)."""
     from pymongo import MongoClient
@@ -527,6 +561,7 @@ def main() -> None:
             with services(env, ports, work):
                 print(f"services up (logs in {work}); sending …", flush=True)
                 commands_before = all_db_commands(ports)
+                cpu_before = cpu_seconds()
                 ops_before, clock_before = database_operations(mongodb_url), time.monotonic()
                 sent = asyncio.run(drive(ports["booking"], args.rate, args.seconds, args.warmup, args.seed))
                 waited = asyncio.run(wait_for_outcomes(sent, sink, args.grace))
@@ -535,6 +570,7 @@ def main() -> None:
                 time.sleep(1.0)  # the last records (of sends, of outcomes) are written just after the last mail
                 commands_after = all_db_commands(ports)
             report(sent, sink, args, waited)
+            other_load(cpu_before, busy)
             accepted = sum(1 for s in sent if s.booking_id is not None)
             per_booking = operations_report(commands_before, commands_after, accepted)
             print(

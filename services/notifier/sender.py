@@ -237,7 +237,7 @@ class _Recorder:
     before it was under way, so under load one database write records many sends. A crash loses at
     most the outcomes waiting for their write: those deliveries are sent again (like sends in flight)."""
 
-    GROUP = 64
+    GROUP = 16
 
     def __init__(self, store: DeliveryStore, linger: float = 0.0) -> None:
         self._store = store

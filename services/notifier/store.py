@@ -35,6 +35,7 @@ from services.notifier.domain import (
     Status,
 )
 from shared.contracts.models import BookingDetails, Slot
+from shared.infra.grouped import GroupedInserts
 from shared.infra.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ class MongoDeliveryStore:
         self.reminders = db["reminders"]
         self._listeners: list[Callable[[], None]] = []
         self._hand_to: Callable[[Batch], None] | None = None
+        self._inserts = GroupedInserts(self.deliveries)
 
     def on_stored(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -144,15 +146,9 @@ class MongoDeliveryStore:
         claim = uuid.uuid4().hex
         claimed_at = min(d.next_attempt_at for d in deliveries)
         lease = {"claim": claim, "next_attempt_at": claimed_at + LEASE} if self._hand_to is not None else {}
-        try:
-            await self.deliveries.insert_many([{**_to_document(d), **lease} for d in deliveries], ordered=False)
-            new = deliveries
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(error.get("code") != 11000 for error in errors):
-                raise
-            stored_before = {error["index"] for error in errors}
-            new = [d for i, d in enumerate(deliveries) if i not in stored_before]
+        # Written together with the deliveries of the events handled at the same time: one write for many.
+        added = await self._inserts.insert([{**_to_document(d), **lease} for d in deliveries])
+        new = [delivery for delivery, is_new in zip(deliveries, added, strict=True) if is_new]
         if self._hand_to is not None:
             self._hand_to(Batch(claim, new, claimed_at))
         else:
