@@ -14,7 +14,6 @@ send: they never raise.
 from __future__ import annotations
 
 import re
-import unicodedata
 
 from shared.text.i18n import N_
 
@@ -31,10 +30,12 @@ _BIDI = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u206
 _SEPARATORS = "\u2028\u2029"
 
 
-def _forbidden(char: str, *, allow: str) -> bool:
-    if char in allow:
-        return False
-    return char in _BIDI or char in _SEPARATORS or unicodedata.category(char) in ("Cc", "Cs")
+# Control characters (category Cc: C0, DEL, C1), lone surrogates (Cs), and the two sets above. A character
+# class, so that cleaning a whole mail body is one pass in C rather than a Python call per character.
+_CONTROLS_BUT_LINES = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # all of Cc except tab, LF and CR
+_INVISIBLE = f"\ud800-\udfff{_BIDI}{_SEPARATORS}"
+_FORBIDDEN = re.compile(f"[{_CONTROLS_BUT_LINES}\t\n\r{_INVISIBLE}]")
+_FORBIDDEN_IN_NOTES = re.compile(f"[{_CONTROLS_BUT_LINES}{_INVISIBLE}]")  # line breaks and tabs allowed
 
 
 def has_forbidden(text: str, *, multiline: bool = False) -> bool:
@@ -42,8 +43,7 @@ def has_forbidden(text: str, *, multiline: bool = False) -> bool:
 
     ``multiline``: line breaks (LF, CR LF) and tabs are allowed, as in a note.
     """
-    allow = "\n\r\t" if multiline else ""
-    return any(_forbidden(char, allow=allow) for char in text)
+    return (_FORBIDDEN_IN_NOTES if multiline else _FORBIDDEN).search(text) is not None
 
 
 def normalize_newlines(text: str) -> str:
@@ -56,11 +56,9 @@ _SPACES = re.compile(r"[ \t]+")
 
 def one_line(text: str) -> str:
     """``text`` as one clean line: every forbidden character or line break becomes a space."""
-    cleaned = "".join(" " if _forbidden(char, allow="") else char for char in text)
-    return _SPACES.sub(" ", cleaned).strip()
+    return _SPACES.sub(" ", _FORBIDDEN.sub(" ", text)).strip()
 
 
 def multi_line(text: str) -> str:
     """``text`` with its line breaks (as LF) and tabs kept and every other forbidden character dropped."""
-    text = normalize_newlines(text)
-    return "".join(char for char in text if not _forbidden(char, allow="\n\t"))
+    return _FORBIDDEN_IN_NOTES.sub("", normalize_newlines(text))
