@@ -13,11 +13,11 @@ from typing import Any, Protocol
 
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
 
 from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency, OutcomeChange
 from shared.contracts.events import Event
 from shared.contracts.models import BookingDetails, Slot
+from shared.infra.grouped import GroupedInserts
 from shared.infra.mongo import Document
 from shared.infra.outbox import OUTBOX_INDEXES, Handoff, OutboxRelay, merge_updates, outbox_fields, outbox_update
 
@@ -72,6 +72,7 @@ class MongoBookingStore:
         on_commit: Callable[[], None] = lambda: None,
     ) -> None:
         self._bookings = collection
+        self._inserts = GroupedInserts(collection)
         self._relay = relay
         self._on_commit = on_commit
 
@@ -86,10 +87,10 @@ class MongoBookingStore:
     async def add(self, booking: Booking, event: Event) -> None:
         handoff = self._handoff(event, booking.created_at)
         document = {**_new_document(booking), **outbox_fields([event], booking.created_at, handoff)}
-        try:
-            await self._bookings.insert_one(document)
-        except DuplicateKeyError as exc:
-            if booking.idempotency is not None and "idempotency_key" in str(exc.details or {}):
+        # Written together with the bookings requested at the same time: one write (one commit) for many.
+        [duplicate] = await self._inserts.insert([document])
+        if duplicate is not None:
+            if booking.idempotency is not None and "idempotency_key" in str(duplicate.details or {}):
                 existing = await self._bookings.find_one({"idempotency_key": booking.idempotency.key}, {"outbox": 0})
                 raise KeyTaken(_booking(existing) if existing else None) from None
             raise ReferenceTaken(booking.id) from None

@@ -148,7 +148,7 @@ class MongoDeliveryStore:
         lease = {"claim": claim, "next_attempt_at": claimed_at + LEASE} if self._hand_to is not None else {}
         # Written together with the deliveries of the events handled at the same time: one write for many.
         added = await self._inserts.insert([{**_to_document(d), **lease} for d in deliveries])
-        new = [delivery for delivery, is_new in zip(deliveries, added, strict=True) if is_new]
+        new = [delivery for delivery, duplicate in zip(deliveries, added, strict=True) if duplicate is None]
         if self._hand_to is not None:
             self._hand_to(Batch(claim, new, claimed_at))
         else:

@@ -3,8 +3,9 @@
 Each caller hands over its documents and waits for the write that holds them. A write takes every
 document handed over while the write before it was under way, so under load one database write
 (one commit, one journal flush) stores the documents of many callers, while a lone caller is written
-at once. Each caller learns what became of its own documents: stored, or there already (duplicate
-key); another error of one document fails only the caller it belongs to.
+at once. Each caller learns what became of its own documents: stored, or refused as a duplicate (of
+the ``_id`` or another unique key, told by the ``DuplicateKeyError`` it gets back); another error of one
+document fails only the caller it belongs to.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.infra.mongo import Document
 
@@ -24,15 +25,15 @@ DUPLICATE_KEY = 11000
 class GroupedInserts:
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
-        self._waiting: list[tuple[list[Document], asyncio.Future[list[bool]]]] = []
+        self._waiting: list[tuple[list[Document], asyncio.Future[list[DuplicateKeyError | None]]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def insert(self, documents: Sequence[Document]) -> list[bool]:
-        """Store ``documents``; for each, True if it is new, False if one with its ``_id`` (or another
-        unique key) was there already."""
+    async def insert(self, documents: Sequence[Document]) -> list[DuplicateKeyError | None]:
+        """Store ``documents``; for each, None if it is stored, or the ``DuplicateKeyError`` if another
+        document has its ``_id`` (or another unique key) already."""
         if not documents:
             return []
-        stored: asyncio.Future[list[bool]] = asyncio.get_running_loop().create_future()
+        stored: asyncio.Future[list[DuplicateKeyError | None]] = asyncio.get_running_loop().create_future()
         self._waiting.append((list(documents), stored))
         if self._writer is None:
             self._writer = asyncio.get_running_loop().create_task(self._write_all(), name="grouped-inserts")
@@ -46,7 +47,7 @@ class GroupedInserts:
         finally:
             self._writer = None
 
-    async def _write(self, group: list[tuple[list[Document], asyncio.Future[list[bool]]]]) -> None:
+    async def _write(self, group: list[tuple[list[Document], asyncio.Future[list[DuplicateKeyError | None]]]]) -> None:
         documents = [document for docs, _ in group for document in docs]
         errors: dict[int, dict[str, Any]] = {}
         try:
@@ -68,4 +69,8 @@ class GroupedInserts:
             if failure is not None:
                 stored.set_exception(BulkWriteError({"writeErrors": [failure], "nInserted": 0}))
             else:
-                stored.set_result([error is None for error in mine])
+                stored.set_result([_duplicate(error) if error is not None else None for error in mine])
+
+
+def _duplicate(error: dict[str, Any]) -> DuplicateKeyError:
+    return DuplicateKeyError(error.get("errmsg", "duplicate key"), DUPLICATE_KEY, error)
