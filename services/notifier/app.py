@@ -25,7 +25,7 @@ from shared.infra.settings import Settings
 from shared.infra.web import service_app
 
 # How long a sent delivery's outcome may wait to be written together with others' (one write for many).
-RECORD_LINGER = 0.2
+RECORD_LINGER = 0.0
 
 
 async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
