@@ -28,6 +28,7 @@ def booking_rules(settings: Settings) -> BookingRules:
         max_ahead=timedelta(days=settings.max_ahead_days),
         day_start=settings.bookable_from,
         day_end=settings.bookable_until,
+        closed=settings.closed_days,
     )
 
 

@@ -29,7 +29,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from services.booking.texts import translate
-from shared.contracts.catalogue import content
+from shared.contracts.catalogue import Localized, content
+from shared.contracts.closed_days import DENMARK, ClosedDays
 from shared.contracts.events import (
     BookingCancelled,
     BookingCancelledData,
@@ -64,6 +65,7 @@ class BookingRules:
     max_ahead: timedelta = timedelta(days=365)
     day_start: time = time(8, 0)
     day_end: time = time(17, 0)
+    closed: ClosedDays = DENMARK  # public holidays and the organisation's closing days
 
 
 def earliest_start(now: datetime, rules: BookingRules) -> datetime:
@@ -96,6 +98,8 @@ MESSAGES: dict[str, str] = {
     "start_format": N_("Ugyldigt tidspunkt. Brug dato og klokkeslæt, fx 2027-03-02T13:00."),
     "start_nonexistent": N_("Tidspunktet findes ikke, fordi uret stilles frem til sommertid. Vælg et andet."),
     "start_weekend": N_("Oplæg holdes på hverdage (mandag til fredag)."),
+    "start_holiday": N_("Dagen er en helligdag ({name}). Der holdes ikke oplæg på helligdage – vælg en anden dag."),
+    "start_closing_day": N_("Dagen er en lukkedag ({name}), hvor der ikke holdes oplæg – vælg en anden dag."),
     "start_hours": N_("Oplægget skal ligge mellem kl. {day_start} og {day_end} (start og slut)."),
     "start_too_soon": N_("Tidspunktet skal ligge mindst {days} dage ude i fremtiden."),
     "start_too_late": N_("Tidspunktet må højst ligge {days} dage ude i fremtiden."),
@@ -121,8 +125,9 @@ class FieldError:
         return MESSAGES.get(self.code) or MESSAGES["invalid"]
 
     def message(self, lang: str = "da") -> str:
-        """The message in ``lang``, its placeholders filled in from ``params``."""
-        return translate(lang, self.text, **self.params)
+        """The message in ``lang``, its placeholders filled in from ``params`` (a ``Localized`` one in ``lang``)."""
+        params = {key: value(lang) if isinstance(value, Localized) else value for key, value in self.params.items()}
+        return translate(lang, self.text, **params)
 
     def as_json(self, lang: str = "da") -> dict[str, str]:
         """The error as the APIs answer it: ``{"field", "message"}``."""
@@ -292,6 +297,8 @@ def check_starts(
             problem = FieldError(where, "start_duplicate")
         elif local.weekday() >= 5:
             problem = FieldError(where, "start_weekend")
+        elif closed := rules.closed.on(local.date()):
+            problem = FieldError(where, f"start_{closed.kind}", {"name": closed.name})
         elif not _inside_hours(start, duration_minutes, rules):
             problem = FieldError(where, "start_hours", hours)
         elif start < now + rules.min_notice:

@@ -94,6 +94,11 @@ class CalendarStore(Protocol):
         """These consultants' stored days among ``days`` (a day never written to is missing)."""
         ...
 
+    async def day_versions(self, consultant_ids: Iterable[str], days: Collection[date]) -> dict[tuple[str, date], int]:
+        """The stored version of each of these consultants' days among ``days``, by (consultant, day): what
+        tells whether the days changed since they were read (every write raises the version)."""
+        ...
+
     async def write_day(self, day: Day) -> bool:
         """Store the day if its stored version is still ``day.version`` (optimistic locking)."""
         ...
@@ -270,6 +275,15 @@ class MongoCalendarStore:
     # --- calendar days ------------------------------------------------------------------------------
 
     async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
+        return [_day_of(doc) for doc in await self._find_days(consultant_ids, days)]
+
+    async def day_versions(self, consultant_ids: Iterable[str], days: Collection[date]) -> dict[tuple[str, date], int]:
+        docs = await self._find_days(consultant_ids, days, {"consultant_id": 1, "day": 1, "version": 1})
+        return {(doc["consultant_id"], date.fromisoformat(doc["day"])): doc["version"] for doc in docs}
+
+    async def _find_days(
+        self, consultant_ids: Iterable[str], days: Collection[date], projection: Document | None = None
+    ) -> list[Document]:
         """Read per consultant and run of nearby dates (an index range each), all at once."""
         wanted = {d.isoformat() for d in days}
         queries = [
@@ -277,8 +291,8 @@ class MongoCalendarStore:
             for consultant_id in consultant_ids
             for first, last in date_runs(days)
         ]
-        results = await asyncio.gather(*(self._days.find(query).to_list() for query in queries))
-        return [_day_of(doc) for docs in results for doc in docs if doc["day"] in wanted]
+        results = await asyncio.gather(*(self._days.find(query, projection).to_list() for query in queries))
+        return [doc for docs in results for doc in docs if doc["day"] in wanted]
 
     async def write_day(self, day: Day) -> bool:
         key = day_id(day.consultant_id, day.day)
