@@ -47,6 +47,7 @@ from shared.text.ical import booking_uid
 from shared.text.localtime import LOCAL_TZ, format_local, to_local
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
+from tests.dates import closed
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -61,7 +62,7 @@ DEADLINE = 15.0  # seconds any single outcome may take before a test gives up
 def weekday_ahead(days: int, hour: int, minute: int = 0) -> datetime:
     """The first Monday–Friday at least ``days`` ahead (beyond the 14 days' notice), at a local time."""
     day = datetime.now(LOCAL_TZ).date() + timedelta(days=days)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=LOCAL_TZ)
 
@@ -74,7 +75,7 @@ def at(day: date | datetime, hour: int, minute: int = 0) -> datetime:
 def next_weekday(after: datetime, hour: int) -> datetime:
     """Local ``hour``:00 on the first Monday–Friday after ``after``'s day."""
     day = after.date() + timedelta(days=1)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return at(day, hour)
 

@@ -97,7 +97,10 @@ def test_a_wrong_closing_day_setting_is_refused_at_start_naming_the_entry(wrong:
 # --- the booking's intake -----------------------------------------------------------------------------
 
 
-def starts_error(text: str, lang: str = "da", rules: BookingRules = BookingRules()) -> str:
+RULES = BookingRules()
+
+
+def starts_error(text: str, lang: str = "da", rules: BookingRules = RULES) -> str:
     _, errors = check_starts([text], 120, now=NOW, rules=rules)
     assert len(errors) == 1, errors
     assert errors[0].field == "preferred_starts.0"
