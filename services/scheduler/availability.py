@@ -98,14 +98,16 @@ async def free_starts(deps: Deps, cache: AvailabilityCache, query: FreeQuery) ->
     cached = cache.get(query, now)
     if cached is not None:
         busy, versions = await asyncio.gather(
-            deps.busy.busy_for(ids, days, now), deps.calendar.day_versions(ids, days)
+            deps.busy.busy_for(ids, days, now), deps.calendar.run_versions(ids, query.first, query.last)
         )
         if _Inputs(consultants, versions, busy) == cached.inputs:
             ANSWERS.labels("hit").inc()
             return [start for start in cached.starts if within_limits(start.start, now, deps.limits)]
-        loaded = await deps.calendar.load_days(ids, days)
+        loaded = await deps.calendar.load_run(ids, query.first, query.last)
     else:
-        busy, loaded = await asyncio.gather(deps.busy.busy_for(ids, days, now), deps.calendar.load_days(ids, days))
+        busy, loaded = await asyncio.gather(
+            deps.busy.busy_for(ids, days, now), deps.calendar.load_run(ids, query.first, query.last)
+        )
     calendar = calendar_of(loaded)
     busy.add_to(calendar)
     starts = available_starts(query.theme, query.duration, days, consultants, calendar, now=now, limits=deps.limits)
