@@ -25,7 +25,6 @@ import random
 import statistics
 import sys
 import time as clock
-from collections import defaultdict
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -48,12 +47,11 @@ from services.scheduler.domain import (
     SearchLimits,
     Talk,
     available_starts,
-    fits,
 )
 from services.scheduler.store import INDEXES, MongoCalendarStore
 from shared.infra.mongo import ensure_indexes
 from shared.infra.settings import Settings
-from shared.text.localtime import localize, to_local
+from shared.text.localtime import to_local
 from tests.backends import free_port, local_vhost, secantus_server
 
 WINDOW_WEEKS = 4
@@ -71,25 +69,11 @@ def line(label: str, times_ms: Sequence[float], extra: str = "") -> str:
 
 
 def fill(consultants: Sequence[Consultant], now: datetime, rng: random.Random) -> dict[tuple[str, date], list[Talk]]:
-    """TALKS_PER_CONSULTANT talks each over the year ahead, placed where they fit."""
+    """TALKS_PER_CONSULTANT talks each over the year ahead (as the slot-search benchmark places them), by day."""
     first = to_local(now).date() + timedelta(days=1)
+    calendar = slot_bench.fill_calendar(consultants, TALKS_PER_CONSULTANT, rng, first=first)
     days = slot_bench.weekdays(first, first + timedelta(days=364))
-    calendar = DictCalendar()
-    by_day: dict[tuple[str, date], list[Talk]] = defaultdict(list)
-    serial = 0
-    for consultant in consultants:
-        free_days = [day for day in days if not consultant.is_absent(day)]
-        placed = 0
-        while placed < TALKS_PER_CONSULTANT:
-            day = rng.choice(free_days)
-            start = localize(datetime.combine(day, rng.choice(slot_bench.TALK_TIMES))).astimezone(UTC)
-            talk = Talk(f"existing-{serial}", start, start + timedelta(minutes=rng.choice((90, 120))))
-            if fits(consultant, talk.start, talk.end, calendar):
-                serial += 1
-                calendar.add(consultant.id, talk)
-                by_day[(consultant.id, day)].append(talk)
-                placed += 1
-    return by_day
+    return {(c.id, day): list(talks) for c in consultants for day in days if (talks := calendar.talks_on(c.id, day))}
 
 
 def calendar_of(by_day: dict[tuple[str, date], list[Talk]]) -> DictCalendar:

@@ -47,25 +47,17 @@ def build_invite(
     status_url: str | None = None,
 ) -> bytes:
     """The iCalendar object (UTF-8, CRLF, folded) that invites ``slot.consultant`` or cancels the invite."""
-    consultant = vCalAddress.new(
-        one_line(slot.consultant.email),
-        cn=one_line(slot.consultant.name),
-        cutype="INDIVIDUAL",
-        role="REQ-PARTICIPANT",
-        partstat="NEEDS-ACTION",
-        rsvp=True,
-    )
     return _calendar(
         method=method,
         booking_id=booking_id,
+        booking=booking,
         slot=slot,
         sequence=sequence,
         organizer_email=organizer_email,
         dtstamp=dtstamp,
         summary=summary_for(booking),
-        location=booking.workplace.one_line(),
         description=_description(booking_id, booking, slot, status_url),
-        attendee=consultant,
+        attendee=_attendee(slot.consultant.email, slot.consultant.name, rsvp=True),
         url=status_url,
     )
 
@@ -87,26 +79,25 @@ def build_workplace_invite(
     consultant's invite, the contact as the attendee, and ``summary`` and ``description`` in the
     workplace's language (composed by the caller); the entry links to the workplace's status page.
     No reply is asked for (``RSVP=FALSE``): the talk is booked, and changes go through that page."""
-    contact = vCalAddress.new(
-        one_line(booking.contact.email),
-        cn=one_line(booking.contact.name),
-        cutype="INDIVIDUAL",
-        role="REQ-PARTICIPANT",
-        partstat="NEEDS-ACTION",
-        rsvp=False,
-    )
     return _calendar(
         method=method,
         booking_id=booking_id,
+        booking=booking,
         slot=slot,
         sequence=sequence,
         organizer_email=organizer_email,
         dtstamp=dtstamp,
         summary=summary,
-        location=booking.workplace.one_line(),
         description=description,
-        attendee=contact,
+        attendee=_attendee(booking.contact.email, booking.contact.name, rsvp=False),
         url=status_url,
+    )
+
+
+def _attendee(email: str, name: str, *, rsvp: bool) -> vCalAddress:
+    return vCalAddress.new(
+        one_line(email), cn=one_line(name), cutype="INDIVIDUAL", role="REQ-PARTICIPANT", partstat="NEEDS-ACTION",
+        rsvp=rsvp,
     )
 
 
@@ -118,8 +109,8 @@ def _calendar(
     sequence: int,
     organizer_email: str,
     dtstamp: datetime,
+    booking: BookingDetails,
     summary: str,
-    location: str,
     description: str,
     attendee: vCalAddress,
     url: str | None,
@@ -151,7 +142,7 @@ def _calendar(
     event.add("dtend", end)
     # Stored text may predate the intake's character rules: clean it where it becomes a calendar line.
     event.add("summary", one_line(summary))
-    event.add("location", one_line(location))
+    event.add("location", one_line(booking.workplace.one_line()))
     event.add("description", multi_line(description))
     event.add("organizer", vCalAddress.new(one_line(organizer_email), cn=content().organisation))
     event.add("attendee", attendee)

@@ -18,18 +18,17 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 
 from services.booking.app import create_app as create_booking_app
 from services.scheduler.app import create_app as create_scheduler_app
 from shared.infra.settings import Settings
 from shared.text.localtime import LOCAL_TZ, format_local, parse_start
+from tests.apps import running
 from tests.backends import free_port
+from tests.browser.test_booking_browser import CHROMIUM, CHROMIUM_ARGS, expect, playwright_api
 from tests.conftest import ADMIN_TOKEN
 from tests.dates import closed
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
 
 pytestmark = [
     pytest.mark.browser,
@@ -37,20 +36,8 @@ pytestmark = [
     pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"Debian's Chromium is not installed at {CHROMIUM}"),
 ]
 
-playwright_api = pytest.importorskip("playwright.async_api", reason="the playwright Python package is not installed")
-expect = playwright_api.expect
 
 THEME = "Selvledelse – hvem har ansvaret, og hvor går grænsen?"
-
-
-@contextlib.asynccontextmanager
-async def serving(app: Any, port: int) -> AsyncIterator[TestClient[Any, Any]]:
-    client: TestClient[Any, Any] = TestClient(TestServer(app, port=port))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest_asyncio.fixture
@@ -63,8 +50,8 @@ async def system(settings: Settings, clean_queues: None) -> AsyncIterator[tuple[
         update={"public_base_url": url, "scheduler_url": f"http://127.0.0.1:{scheduler_port}"}
     )
     async with (
-        serving(create_scheduler_app(settings), scheduler_port) as scheduler,
-        serving(create_booking_app(booking_settings), booking_port),
+        running(create_scheduler_app(settings), scheduler_port) as scheduler,
+        running(create_booking_app(booking_settings), booking_port),
     ):
         response = await scheduler.post(
             "/api/v1/consultants",
@@ -219,7 +206,7 @@ async def test_the_form_in_english_and_without_a_scheduler_falls_back_to_the_fre
 ) -> None:
     port = free_port()
     nowhere = settings.model_copy(update={"scheduler_url": f"http://127.0.0.1:{free_port()}"})
-    async with serving(create_booking_app(nowhere), port):
+    async with running(create_booking_app(nowhere), port):
         base_url = f"http://127.0.0.1:{port}"
         async with browser_page(base_url, javascript=True) as page:
             await page.goto("/?lang=en")

@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.booking.app import create_app as create_booking_app
@@ -21,6 +21,7 @@ from services.scheduler.app import create_app as create_scheduler_app
 from shared.contracts.closed_days import DENMARK
 from shared.infra.settings import Settings
 from shared.text.localtime import LOCAL_TZ
+from tests.apps import running
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
 from tests.dates import closed
@@ -30,16 +31,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 Client = TestClient[Any, Any]
-
-
-@contextlib.asynccontextmanager
-async def running(app: Any, port: int | None = None) -> AsyncIterator[Client]:
-    client: Client = TestClient(TestServer(app, port=port) if port else TestServer(app))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @contextlib.asynccontextmanager

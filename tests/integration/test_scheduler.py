@@ -9,7 +9,6 @@ collections. The last test drives the whole path from the booking form to the st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import re
 import uuid
@@ -24,7 +23,7 @@ import icalendar
 import pytest
 import pytest_asyncio
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 from yarl import URL
 
@@ -45,6 +44,7 @@ from shared.contracts.models import BookingDetails, Contact, Workplace
 from shared.infra.settings import Settings
 from shared.text.ical import booking_uid
 from shared.text.localtime import LOCAL_TZ, format_local, to_local
+from tests.apps import running
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
 from tests.dates import closed
@@ -212,16 +212,6 @@ async def bus_fixture(amqp_url: str, clean_queues: None) -> AsyncIterator[Bus]:
         bus = Bus(channel, exchange)
         await bus.listen()
         yield bus
-
-
-@contextlib.asynccontextmanager
-async def running(app: Any, port: int | None = None) -> AsyncIterator[TestClient[Any, Any]]:
-    client: TestClient[Any, Any] = TestClient(TestServer(app, port=port) if port else TestServer(app))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest_asyncio.fixture
