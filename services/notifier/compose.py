@@ -9,7 +9,8 @@ Texts are Danish, or English when the workplace booked in English: Danish is the
 from ``locale/en/LC_MESSAGES/messages.po`` (templates with ``_("…")``, subjects and labels marked
 ``N_``). What goes to the consultant (the invite, its cancellation, the consultant's reminder) is always
 Danish, so those templates and subjects are not marked for translation. Times are shown in Copenhagen
-time.
+time. The workplace's confirmation, move and cancellation carry its own calendar entry too (the same UID
+and SEQUENCE as the consultant's invite, in the workplace's language).
 """
 
 from __future__ import annotations
