@@ -69,6 +69,7 @@ from aiosmtpd.controller import Controller
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from shared.contracts.closed_days import DENMARK  # noqa: E402
 from tests.backends import free_port, local_vhost, secantus_server  # noqa: E402
 
 LOCAL_TZ = ZoneInfo("Europe/Copenhagen")
@@ -190,7 +191,7 @@ def services(env: dict[str, str], ports: dict[str, int], logs: Path) -> Iterator
 def weekdays(first: int, last: int) -> list[date]:
     today = datetime.now(LOCAL_TZ).date()
     days = [today + timedelta(days=n) for n in range(first, last + 1)]
-    return [d for d in days if d.weekday() < 5]
+    return [d for d in days if d.weekday() < 5 and not DENMARK.is_closed(d)]
 
 
 def request_body(n: int, rng: random.Random, days: list[date]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ from pymongo import AsyncMongoClient  # noqa: E402
 
 from services.topology import ALL_QUEUES, SCHEDULER_QUEUE  # noqa: E402
 from shared.contracts.catalogue import content  # noqa: E402
+from shared.contracts.closed_days import DENMARK  # noqa: E402
 from shared.contracts.events import BookingRequestedData, encode_event, new_event  # noqa: E402
 from shared.contracts.models import BookingDetails, Contact, Workplace  # noqa: E402
 from shared.contracts.topology import declare_topology, queue_arguments  # noqa: E402
@@ -93,7 +94,8 @@ def requests(count: int, seed: int) -> list[Any]:
     """``count`` requests for weekdays 15–200 days ahead, 09:00–13:00, random theme and duration."""
     rng = random.Random(seed)
     today = datetime.now(LOCAL_TZ).date()
-    weekdays = [d for d in (today + timedelta(days=n) for n in range(15, 201)) if d.weekday() < 5]
+    ahead = (today + timedelta(days=n) for n in range(15, 201))
+    weekdays = [d for d in ahead if d.weekday() < 5 and not DENMARK.is_closed(d)]  # bookable days
     events = []
     for _ in range(count):
         duration = rng.choice((90, 105, 120))

@@ -76,10 +76,11 @@ def years_for(per_consultant: int) -> float:
     return max(1.0, per_consultant / TALKS_PER_YEAR)
 
 
-def fill_calendar(consultants: Sequence[Consultant], per_consultant: int, rng: random.Random) -> DictCalendar:
-    """``per_consultant`` talks each, about TALKS_PER_YEAR a year from 2027 on, placed where they fit."""
+def fill_calendar(
+    consultants: Sequence[Consultant], per_consultant: int, rng: random.Random, first: date = date(2027, 1, 1)
+) -> DictCalendar:
+    """``per_consultant`` talks each, about TALKS_PER_YEAR a year from ``first`` on, placed where they fit."""
     calendar = DictCalendar()
-    first = date(2027, 1, 1)
     days = weekdays(first, first + timedelta(days=round(365 * years_for(per_consultant)) - 1))
     serial = 0
     for consultant in consultants:

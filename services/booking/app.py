@@ -10,6 +10,7 @@ from aiohttp import web
 from services.booking.domain import BookingRules
 from services.booking.handlers import HANDLERS, Deps
 from services.booking.http import DEPS, api, pages
+from services.booking.scheduler_client import SCHEDULER, scheduler_client_ctx
 from services.booking.store import COLLECTION, INDEXES, MongoBookingStore
 from services.topology import ALL_QUEUES, BOOKING_STATUS_QUEUE
 from shared.infra.messaging import Handler
@@ -28,14 +29,18 @@ def booking_rules(settings: Settings) -> BookingRules:
         max_ahead=timedelta(days=settings.max_ahead_days),
         day_start=settings.bookable_from,
         day_end=settings.bookable_until,
+        closed=settings.closed_days,
     )
 
 
 async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
-    """What the use cases need: the store (which hands its events to the outbox relay), rules, links."""
+    """What the use cases need: the store (which hands its events to the outbox relay), rules, links,
+    the scheduler (for free times)."""
     settings = app[SETTINGS]
     store = MongoBookingStore(app[DB][COLLECTION], relay=app[RELAYS][COLLECTION])
-    app[DEPS] = Deps(store=store, rules=booking_rules(settings), base_url=settings.public_base_url)
+    app[DEPS] = Deps(
+        store=store, rules=booking_rules(settings), base_url=settings.public_base_url, scheduler=app[SCHEDULER]
+    )
     yield
 
 
@@ -51,6 +56,7 @@ def create_app(settings: Settings) -> web.Application:
             mongo_ctx(INDEXES),
             amqp_ctx(ALL_QUEUES),
             relay_ctx(COLLECTION),
+            scheduler_client_ctx,
             deps_ctx,
             consumer_ctx(BOOKING_STATUS_QUEUE, status_projection),
         ]

@@ -29,7 +29,8 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 from pydantic_core import PydanticCustomError
 
 from services.booking.texts import translate
-from shared.contracts.catalogue import content
+from shared.contracts.catalogue import Localized, content
+from shared.contracts.closed_days import DENMARK, ClosedDays
 from shared.contracts.events import (
     BookingCancelled,
     BookingCancelledData,
@@ -64,6 +65,7 @@ class BookingRules:
     max_ahead: timedelta = timedelta(days=365)
     day_start: time = time(8, 0)
     day_end: time = time(17, 0)
+    closed: ClosedDays = DENMARK  # public holidays and the organisation's closing days
 
 
 def earliest_start(now: datetime, rules: BookingRules) -> datetime:
@@ -96,6 +98,8 @@ MESSAGES: dict[str, str] = {
     "start_format": N_("Ugyldigt tidspunkt. Brug dato og klokkeslæt, fx 2027-03-02T13:00."),
     "start_nonexistent": N_("Tidspunktet findes ikke, fordi uret stilles frem til sommertid. Vælg et andet."),
     "start_weekend": N_("Oplæg holdes på hverdage (mandag til fredag)."),
+    "start_holiday": N_("Dagen er en helligdag ({name}). Der holdes ikke oplæg på helligdage – vælg en anden dag."),
+    "start_closing_day": N_("Dagen er en lukkedag ({name}), hvor der ikke holdes oplæg – vælg en anden dag."),
     "start_hours": N_("Oplægget skal ligge mellem kl. {day_start} og {day_end} (start og slut)."),
     "start_too_soon": N_("Tidspunktet skal ligge mindst {days} dage ude i fremtiden."),
     "start_too_late": N_("Tidspunktet må højst ligge {days} dage ude i fremtiden."),
@@ -105,6 +109,10 @@ MESSAGES: dict[str, str] = {
     "postcode": N_("Postnummeret skal være 4 cifre."),
     "text_line": ONE_LINE_MESSAGE,
     "text_chars": NOTE_MESSAGE,
+    "date_format": N_("Ugyldig dato. Brug formatet ÅÅÅÅ-MM-DD, fx 2027-03-01."),
+    "window_order": N_("Slutdatoen må ikke ligge før startdatoen."),
+    "window_too_long": N_("Højst {days} dage ad gangen."),
+    "window_outside": N_("Der kan bookes tider fra {first} til {last}."),
     "invalid": N_("Ugyldig værdi."),
 }
 
@@ -121,8 +129,9 @@ class FieldError:
         return MESSAGES.get(self.code) or MESSAGES["invalid"]
 
     def message(self, lang: str = "da") -> str:
-        """The message in ``lang``, its placeholders filled in from ``params``."""
-        return translate(lang, self.text, **self.params)
+        """The message in ``lang``, its placeholders filled in from ``params`` (a ``Localized`` one in ``lang``)."""
+        params = {key: value(lang) if isinstance(value, Localized) else value for key, value in self.params.items()}
+        return translate(lang, self.text, **params)
 
     def as_json(self, lang: str = "da") -> dict[str, str]:
         """The error as the APIs answer it: ``{"field", "message"}``."""
@@ -275,7 +284,6 @@ def check_starts(
     starts: list[datetime] = []
     errors: list[FieldError] = []
     seen: set[datetime] = set()
-    hours = {"day_start": f"{rules.day_start:%H.%M}", "day_end": f"{rules.day_end:%H.%M}"}
     for index, text in enumerate(texts):
         where = f"preferred_starts.{index}"
         try:
@@ -286,23 +294,34 @@ def check_starts(
         except ValueError:
             errors.append(FieldError(where, "start_format"))
             continue
-        local = to_local(start)
-        problem: FieldError | None = None
-        if start in seen:
-            problem = FieldError(where, "start_duplicate")
-        elif local.weekday() >= 5:
-            problem = FieldError(where, "start_weekend")
-        elif not _inside_hours(start, duration_minutes, rules):
-            problem = FieldError(where, "start_hours", hours)
-        elif start < now + rules.min_notice:
-            problem = FieldError(where, "start_too_soon", {"days": rules.min_notice.days})
-        elif start > now + rules.max_ahead:
-            problem = FieldError(where, "start_too_late", {"days": rules.max_ahead.days})
+        problem = FieldError(where, "start_duplicate") if start in seen else start_problem(
+            start, duration_minutes, now=now, rules=rules, field=where
+        )
         if problem:
             errors.append(problem)
         seen.add(start)
         starts.append(start)
     return starts, errors
+
+
+def start_problem(
+    start: datetime, duration_minutes: int | None, *, now: datetime, rules: BookingRules, field: str
+) -> FieldError | None:
+    """What is wrong with a talk starting at ``start`` by the calendar rules, or None: a weekday, no
+    holiday nor closing day, inside the bookable hours, within the notice and how far ahead."""
+    local = to_local(start)
+    if local.weekday() >= 5:
+        return FieldError(field, "start_weekend")
+    if closed := rules.closed.on(local.date()):
+        return FieldError(field, f"start_{closed.kind}", {"name": closed.name})
+    if not _inside_hours(start, duration_minutes, rules):
+        hours = {"day_start": f"{rules.day_start:%H.%M}", "day_end": f"{rules.day_end:%H.%M}"}
+        return FieldError(field, "start_hours", hours)
+    if start < now + rules.min_notice:
+        return FieldError(field, "start_too_soon", {"days": rules.min_notice.days})
+    if start > now + rules.max_ahead:
+        return FieldError(field, "start_too_late", {"days": rules.max_ahead.days})
+    return None
 
 
 def _inside_hours(start: datetime, duration_minutes: int | None, rules: BookingRules) -> bool:

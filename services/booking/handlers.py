@@ -8,11 +8,12 @@ the booking closed raises ``NotOpen``.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from services.booking.domain import (
@@ -32,7 +33,9 @@ from services.booking.domain import (
     parse_reason,
     parse_reschedule,
 )
+from services.booking.free_times import FreeSlot, FreeTimesQuery, acceptable
 from services.booking.metrics import BOOKINGS_CREATED, count_invalid
+from services.booking.scheduler_client import FreeSlots, NoScheduler
 from services.booking.store import BookingStore, KeyTaken, ReferenceTaken
 from shared.contracts.models import BookingDetails
 from shared.infra.routing import Route
@@ -44,12 +47,35 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+class OutcomeSignals:
+    """Wakes a page waiting for the scheduler's outcome of a booking when this replica's projection
+    stores it (another replica's is found by reading the booking again)."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, asyncio.Event] = {}
+
+    def arrived(self, booking_id: str) -> None:
+        event = self._waiting.get(booking_id)
+        if event is not None:
+            event.set()
+
+    @contextmanager
+    def watch(self, booking_id: str) -> Iterator[asyncio.Event]:
+        event = self._waiting.setdefault(booking_id, asyncio.Event())
+        try:
+            yield event
+        finally:
+            self._waiting.pop(booking_id, None)
+
+
 @dataclass(frozen=True)
 class Deps:
     store: BookingStore
     rules: BookingRules
     base_url: str  # where the workplace's private link points (PUBLIC_BASE_URL)
     clock: Callable[[], datetime] = utc_now
+    scheduler: FreeSlots = field(default_factory=NoScheduler)  # asked for free times (SCHEDULER_URL)
+    outcomes: OutcomeSignals = field(default_factory=OutcomeSignals)
 
 
 @dataclass(frozen=True)
@@ -126,6 +152,30 @@ async def _store_new(deps: Deps, details: BookingDetails, now: datetime, idempot
     raise RuntimeError("could not draw a free booking reference")
 
 
+async def await_outcome(deps: Deps, booking: Booking, *, wait: float, poll: float = 0.5) -> Booking:
+    """The booking once the scheduler's first outcome for it is stored, or as it stands after ``wait``
+    seconds. Woken at once when this replica stores the outcome; read again every ``poll`` seconds
+    for one another replica stored."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + wait
+    with deps.outcomes.watch(booking.id) as arrived:
+        while (remaining := deadline - loop.time()) > 0:
+            with suppress(TimeoutError):
+                await asyncio.wait_for(arrived.wait(), min(poll, remaining))
+            arrived.clear()
+            current = await deps.store.get(booking.id)
+            if current is not None and current.revision is not None:
+                return current
+    return booking
+
+
+async def free_times(deps: Deps, query: FreeTimesQuery) -> list[FreeSlot]:
+    """The free times for the query, as the scheduler finds them, that the intake would accept as desired
+    starts; raises ``SchedulerUnavailable`` when the scheduler cannot tell."""
+    slots = await deps.scheduler.free_slots(query)
+    return acceptable(slots, query.duration_minutes, now=deps.clock(), rules=deps.rules)
+
+
 async def find_booking(deps: Deps, booking_id: str, *, token: str | None, admin: bool = False) -> Booking | None:
     """The booking for its workplace (``token``: the secret of its private link) or an admin; None
     when it does not exist or the token is wrong (the two look the same from outside)."""
@@ -179,7 +229,9 @@ async def _record(deps: Deps, recorded: Recorded) -> Booking:
 async def apply_outcome(deps: Deps, event: Outcome) -> None:
     """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once
     (one write; a booking that does not exist, or has this outcome or a newer one, is left alone)."""
-    await deps.store.record_outcome(OutcomeChange.of(event))
+    change = OutcomeChange.of(event)
+    if await deps.store.record_outcome(change):
+        deps.outcomes.arrived(change.booking_id)
 
 
 HANDLERS: dict[str, Route[Deps]] = {

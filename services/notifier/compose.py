@@ -9,11 +9,13 @@ Texts are Danish, or English when the workplace booked in English: Danish is the
 from ``locale/en/LC_MESSAGES/messages.po`` (templates with ``_("…")``, subjects and labels marked
 ``N_``). What goes to the consultant (the invite, its cancellation, the consultant's reminder) is always
 Danish, so those templates and subjects are not marked for translation. Times are shown in Copenhagen
-time.
+time. The workplace's confirmation, move and cancellation carry its own calendar entry too (the same UID
+and SEQUENCE as the consultant's invite, in the workplace's language).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import cache
@@ -23,7 +25,7 @@ from typing import Any, Literal
 from jinja2 import Environment, StrictUndefined, select_autoescape
 
 from services.notifier.domain import Email, Outgoing, Sms
-from services.notifier.invites import build_invite
+from services.notifier.invites import build_invite, build_workplace_invite
 from services.notifier.sms import sms_segments
 from shared.contracts.catalogue import content
 from shared.contracts.events import (
@@ -64,11 +66,14 @@ def receipt(data: BookingRequestedData) -> list[Outgoing]:
 
 
 def scheduled(data: BookingScheduledData, *, mail_from: str, now: datetime) -> list[Outgoing]:
-    """booking.scheduled: the confirmation to the workplace (e-mail and SMS), the invite to the consultant."""
+    """booking.scheduled: the confirmation to the workplace (e-mail with its own invite, and SMS), the
+    invite to the consultant."""
+    organizer = _organizer(mail_from)
+    invitation = _Invitation("REQUEST", data.sequence, organizer, now)
     return [
-        _workplace_email("confirmation", data.booking_id, data.booking, data.slot, data.status_url),
+        _workplace_email("confirmation", data.booking_id, data.booking, data.slot, data.status_url, invite=invitation),
         _workplace_sms("confirmation_sms", data.booking, data.slot),
-        _invite(data.booking_id, data.booking, data.slot, data.sequence, _organizer(mail_from), now),
+        _invite(data.booking_id, data.booking, data.slot, data.sequence, organizer, now),
     ]
 
 
@@ -88,7 +93,7 @@ def needs_alternative(data: BookingNeedsAlternativeData) -> list[Outgoing]:
 
 def rescheduled(data: BookingRescheduledData, *, mail_from: str, now: datetime) -> list[Outgoing]:
     """booking.rescheduled: the updated invite (and, when the consultant changes, a cancellation to the
-    first one), the new time to the workplace by e-mail and SMS."""
+    first one), the new time to the workplace by e-mail (with its invite updated: a higher SEQUENCE) and SMS."""
     organizer, previous = _organizer(mail_from), data.previous_slot
     same_consultant = previous is not None and _same_person(previous, data.slot)
     out: list[Outgoing] = []
@@ -109,19 +114,32 @@ def rescheduled(data: BookingRescheduledData, *, mail_from: str, now: datetime) 
             previous=previous if same_consultant else None,
         )
     )
-    out.append(_workplace_email("moved", data.booking_id, data.booking, data.slot, data.status_url, previous=previous))
+    out.append(
+        _workplace_email(
+            "moved",
+            data.booking_id,
+            data.booking,
+            data.slot,
+            data.status_url,
+            previous=previous,
+            invite=_Invitation("REQUEST", data.sequence, organizer, now),
+        )
+    )
     out.append(_workplace_sms("moved_sms", data.booking, data.slot))
     return out
 
 
 def cancelled(data: BookingCancelledData, *, mail_from: str, now: datetime) -> list[Outgoing]:
     """booking.cancelled: the invite's cancellation to the consultant (if one was invited), the notice
-    to the workplace."""
+    to the workplace (with the cancellation of its own invite, if it had one)."""
     booking, lang, slot = data.booking, data.booking.language, data.slot
     out: list[Outgoing] = []
+    calendar: dict[str, Any] = {}
     if slot is not None:
         organizer = _organizer(mail_from)
         out.append(_invite(data.booking_id, booking, slot, data.sequence, organizer, now, cancel_reason=data.reason))
+        withdrawn = _Invitation("CANCEL", data.sequence, organizer, now)
+        calendar = _workplace_calendar(data.booking_id, booking, slot, data.status_url, withdrawn)
     context = {
         **_base_context(data.booking_id, booking, lang),
         "details": _details(data.booking_id, booking, lang, slot=slot),
@@ -133,7 +151,7 @@ def cancelled(data: BookingCancelledData, *, mail_from: str, now: datetime) -> l
         subject = _texts().gettext(lang, _SUBJECTS["cancelled"], date=format_local(slot.start, lang))
     else:
         subject = _texts().gettext(lang, _SUBJECTS["cancelled_unscheduled"], ref=data.booking_id)
-    out.append(_email("cancelled", booking.contact.email, subject, lang, context))
+    out.append(_email("cancelled", booking.contact.email, subject, lang, context, **calendar))
     return out
 
 
@@ -180,6 +198,9 @@ _LABELS = {
     "ref": N_("Reference"),
 }
 _MINUTES = N_("{minutes} minutter")
+# The workplace's calendar entry.
+_INVITE_SUMMARY = N_("Inspirationsoplæg: {theme}")
+_INVITE_LINK = N_("Se, flyt eller aflys oplægget: {url}")
 
 # Typography outside the GSM 03.38 alphabet, replaced in SMS so they stay in the cheap 7-bit encoding.
 _GSM_FRIENDLY = str.maketrans(
@@ -285,6 +306,39 @@ def _email(kind: str, to: str, subject: str, lang: str, context: dict[str, Any],
     )
 
 
+@dataclass(frozen=True)
+class _Invitation:
+    """A calendar invite to send along: its method and sequence, the organiser and the DTSTAMP."""
+
+    method: Literal["REQUEST", "CANCEL"]
+    sequence: int
+    organizer: str
+    now: datetime
+
+
+def _workplace_calendar(
+    booking_id: str, booking: BookingDetails, slot: Slot, status_url: str, invitation: _Invitation
+) -> dict[str, Any]:
+    """The workplace's invite (or its cancellation) as the ``calendar`` and ``method`` of an e-mail: the
+    talk's details, the link to the status page and the brochure's note, in the workplace's language."""
+    lang = booking.language
+    lines = [f"{label}: {value}" for label, value in _details(booking_id, booking, lang, slot=slot)]
+    lines += ["", _texts().gettext(lang, _INVITE_LINK, url=status_url), "", content().not_negotiation(lang)]
+    ical = build_workplace_invite(
+        method=invitation.method,
+        booking_id=booking_id,
+        booking=booking,
+        slot=slot,
+        sequence=invitation.sequence,
+        organizer_email=invitation.organizer,
+        dtstamp=invitation.now,
+        summary=_texts().gettext(lang, _INVITE_SUMMARY, theme=_theme_title(booking, lang)),
+        description="\n".join(lines),
+        status_url=status_url,
+    )
+    return {"calendar": ical, "method": invitation.method}
+
+
 def _workplace_email(
     kind: str,
     booking_id: str,
@@ -293,6 +347,7 @@ def _workplace_email(
     status_url: str,
     *,
     previous: Slot | None = None,
+    invite: _Invitation | None = None,
 ) -> Email:
     lang = booking.language
     context = {
@@ -304,7 +359,8 @@ def _workplace_email(
         "status_url": status_url,
     }
     subject = _texts().gettext(lang, _SUBJECTS[kind], date=format_local(slot.start, lang))
-    return _email(kind, booking.contact.email, subject, lang, context)
+    calendar = _workplace_calendar(booking_id, booking, slot, status_url, invite) if invite else {}
+    return _email(kind, booking.contact.email, subject, lang, context, **calendar)
 
 
 def _workplace_sms(kind: str, booking: BookingDetails, slot: Slot) -> Sms:

@@ -1,6 +1,7 @@
-"""Calendar invites for the consultant (iCalendar, RFC 5545; iTIP RFC 5546; iMIP RFC 6047).
+"""Calendar invites for the consultant and for the workplace's contact person (iCalendar, RFC 5545;
+iTIP RFC 5546; iMIP RFC 6047).
 
-One booking is one VEVENT for its whole life: the UID never changes, SEQUENCE comes from the event
+One booking is one VEVENT for its whole life, in both calendars: the UID never changes, SEQUENCE comes from the event
 (0 when scheduled, +1 for every move, higher again for the cancellation), so calendar programs update
 and remove the same entry instead of adding a second one.
 
@@ -24,7 +25,7 @@ from shared.text.ical import PRODID, TZID, booking_uid, copenhagen_vtimezone, eu
 from shared.text.localtime import LOCAL_TZ
 from shared.text.phone import format_phone
 
-__all__ = ["PRODID", "TZID", "build_invite", "invite_uid", "summary_for"]
+__all__ = ["PRODID", "TZID", "build_invite", "build_workplace_invite", "invite_uid", "summary_for"]
 
 invite_uid = booking_uid
 
@@ -46,6 +47,74 @@ def build_invite(
     status_url: str | None = None,
 ) -> bytes:
     """The iCalendar object (UTF-8, CRLF, folded) that invites ``slot.consultant`` or cancels the invite."""
+    return _calendar(
+        method=method,
+        booking_id=booking_id,
+        booking=booking,
+        slot=slot,
+        sequence=sequence,
+        organizer_email=organizer_email,
+        dtstamp=dtstamp,
+        summary=summary_for(booking),
+        description=_description(booking_id, booking, slot, status_url),
+        attendee=_attendee(slot.consultant.email, slot.consultant.name, rsvp=True),
+        url=status_url,
+    )
+
+
+def build_workplace_invite(
+    *,
+    method: Literal["REQUEST", "CANCEL"],
+    booking_id: str,
+    booking: BookingDetails,
+    slot: Slot,
+    sequence: int,
+    organizer_email: str,
+    dtstamp: datetime,
+    summary: str,
+    description: str,
+    status_url: str,
+) -> bytes:
+    """The same calendar entry for the workplace's contact person: the same UID and SEQUENCE as the
+    consultant's invite, the contact as the attendee, and ``summary`` and ``description`` in the
+    workplace's language (composed by the caller); the entry links to the workplace's status page.
+    No reply is asked for (``RSVP=FALSE``): the talk is booked, and changes go through that page."""
+    return _calendar(
+        method=method,
+        booking_id=booking_id,
+        booking=booking,
+        slot=slot,
+        sequence=sequence,
+        organizer_email=organizer_email,
+        dtstamp=dtstamp,
+        summary=summary,
+        description=description,
+        attendee=_attendee(booking.contact.email, booking.contact.name, rsvp=False),
+        url=status_url,
+    )
+
+
+def _attendee(email: str, name: str, *, rsvp: bool) -> vCalAddress:
+    return vCalAddress.new(
+        one_line(email), cn=one_line(name), cutype="INDIVIDUAL", role="REQ-PARTICIPANT", partstat="NEEDS-ACTION",
+        rsvp=rsvp,
+    )
+
+
+def _calendar(
+    *,
+    method: Literal["REQUEST", "CANCEL"],
+    booking_id: str,
+    slot: Slot,
+    sequence: int,
+    organizer_email: str,
+    dtstamp: datetime,
+    booking: BookingDetails,
+    summary: str,
+    description: str,
+    attendee: vCalAddress,
+    url: str | None,
+) -> bytes:
     if method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unsupported METHOD {method!r}")
     if sequence < 0:
@@ -72,25 +141,15 @@ def build_invite(
     event.add("dtstart", start)
     event.add("dtend", end)
     # Stored text may predate the intake's character rules: clean it where it becomes a calendar line.
-    event.add("summary", one_line(summary_for(booking)))
+    event.add("summary", one_line(summary))
     event.add("location", one_line(booking.workplace.one_line()))
-    event.add("description", multi_line(_description(booking_id, booking, slot, status_url)))
+    event.add("description", multi_line(description))
     event.add("organizer", vCalAddress.new(one_line(organizer_email), cn=content().organisation))
-    event.add(
-        "attendee",
-        vCalAddress.new(
-            one_line(slot.consultant.email),
-            cn=one_line(slot.consultant.name),
-            cutype="INDIVIDUAL",
-            role="REQ-PARTICIPANT",
-            partstat="NEEDS-ACTION",
-            rsvp=True,
-        ),
-    )
+    event.add("attendee", attendee)
     event.add("status", "CONFIRMED" if method == "REQUEST" else "CANCELLED")
     event.add("transp", "OPAQUE")
-    if status_url:
-        event.add("url", status_url)
+    if url:
+        event.add("url", url)
     calendar.add_component(event)
     ical: bytes = calendar.to_ical()
     return ical

@@ -8,13 +8,14 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from services.scheduler.availability import AvailabilityCache
 from services.scheduler.calendars.service import EXTERNAL_CALENDARS, calendars_ctx
 from services.scheduler.calendars.store import INDEXES as CALENDAR_INDEXES
 from services.scheduler.consultants import load_file
-from services.scheduler.context import CALENDAR, DEPS
+from services.scheduler.context import AVAILABILITY, CALENDAR, DEPS
 from services.scheduler.domain import SearchLimits
 from services.scheduler.handlers import HANDLERS, Deps, save_consultant
-from services.scheduler.http import api, feed
+from services.scheduler.http import api, availability, feed
 from services.scheduler.store import INDEXES, PLACEMENTS, MongoCalendarStore, MongoPlacementStore
 from services.topology import ALL_QUEUES, SCHEDULER_QUEUE
 from shared.infra.messaging import Handler
@@ -38,9 +39,12 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         calendar=calendar,
         busy=calendars,
         limits=SearchLimits(
-            min_notice=timedelta(days=settings.min_notice_days), max_ahead=timedelta(days=settings.max_ahead_days)
+            min_notice=timedelta(days=settings.min_notice_days),
+            max_ahead=timedelta(days=settings.max_ahead_days),
+            closed=settings.closed_days,
         ),
     )
+    app[AVAILABILITY] = AvailabilityCache(timedelta(seconds=settings.availability_cache_seconds))
     if settings.consultants_file:
         consultants = load_file(settings.consultants_file, calendars.input_context())
         for consultant in consultants:
@@ -68,4 +72,5 @@ def create_app(settings: Settings) -> web.Application:
     add_dead_letter_routes(app, SCHEDULER_QUEUE)
     app.add_routes(api.routes)
     app.add_routes(feed.routes)
+    app.add_routes(availability.routes)
     return app

@@ -23,7 +23,9 @@ A consultant **fits** a start (see :func:`why_not`, :func:`fits` and :func:`plac
   talk does, but does not count toward the daily maximum nor the week balance. A busy time that
   covers the whole working day closes the day (its ``reason`` is the reason given);
 * fewer than ``max_talks_per_day`` talks are already in that local day;
-* the start is at least ``limits.min_notice`` after ``now`` and at most ``limits.max_ahead`` after it.
+* the start is at least ``limits.min_notice`` after ``now`` and at most ``limits.max_ahead`` after it;
+* the local date of the start is neither a Danish public holiday nor one of the organisation's
+  closing days (``limits.closed``, :class:`~shared.contracts.closed_days.ClosedDays`).
 
 The preferred starts are tried in the workplace's order; the first one where some consultant fits
 wins. Among the consultants who fit it, the one with the fewest talks in that local ISO week
@@ -42,6 +44,13 @@ If no preferred start fits anyone, up to ``limits.alternatives`` free alternativ
 Every alternative is checked with the same rules as a placement (theme, notice, calendar), so each
 is genuinely free at the time of the search; they are distinct and listed in the order above
 (all of step 1 before any of step 2), which is the order of closeness.
+
+Free starts
+-----------
+:func:`available_starts` lists, for a theme, a duration and some days, every start on the same
+30-minute grid at which some consultant fits by exactly these rules (it asks the same search as
+:func:`place`), so a free start passed back as a preferred start is placed at that very time while
+nobody has taken it meanwhile.
 
 Time
 ----
@@ -73,6 +82,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from typing import Protocol
 
+from shared.contracts.closed_days import DENMARK, ClosedDays
 from shared.text.localtime import LOCAL_TZ, NonexistentLocalTime, localize, to_local
 
 __all__ = [
@@ -85,6 +95,7 @@ __all__ = [
     "SearchLimits",
     "Talk",
     "TalkRequest",
+    "available_starts",
     "days_needed",
     "fits",
     "gives_theme",
@@ -203,6 +214,7 @@ class SearchLimits:
     max_ahead: timedelta = timedelta(days=365)
     alternatives: int = 3
     alternative_window_days: int = 14
+    closed: ClosedDays = DENMARK  # public holidays and closing days: no talk on them
 
 
 class Calendar(Protocol):
@@ -291,9 +303,10 @@ def gives_theme(consultant: Consultant, theme: str) -> bool:
 
 
 def within_limits(start: datetime, now: datetime, limits: SearchLimits) -> bool:
-    """The start is at least ``min_notice`` and at most ``max_ahead`` after ``now``."""
+    """The start is at least ``min_notice`` and at most ``max_ahead`` after ``now``, and not on a
+    public holiday or closing day."""
     ahead = start - now
-    return limits.min_notice <= ahead <= limits.max_ahead
+    return limits.min_notice <= ahead <= limits.max_ahead and not limits.closed.is_closed(to_local(start).date())
 
 
 @lru_cache(maxsize=4096)
@@ -401,7 +414,7 @@ def _window(center: date, now: datetime, limits: SearchLimits) -> list[date]:
     last = to_local(now + limits.max_ahead).date()
     span = limits.alternative_window_days
     days = (center + timedelta(days=offset) for offset in range(-span, span + 1))
-    return [day for day in days if first <= day <= last and day.weekday() < 5]
+    return [day for day in days if first <= day <= last and day.weekday() < 5 and not limits.closed.is_closed(day)]
 
 
 def days_needed(
@@ -429,18 +442,19 @@ class _Search:
 
     def __init__(
         self,
-        request: TalkRequest,
+        duration: timedelta,
         consultants: list[Consultant],
         calendar: Calendar,
         now: datetime,
         limits: SearchLimits,
+        ignore_booking_id: str | None = None,
     ) -> None:
         self.consultants = consultants
-        self.duration = request.duration
+        self.duration = duration
         self.now = now
         self.limits = limits
         self._calendar = calendar
-        self._ignore = request.booking_id
+        self._ignore = ignore_booking_id
         self._days: dict[tuple[str, date], _OpenDay | str] = {}
         self._weeks: dict[tuple[str, date], int] = {}
 
@@ -474,12 +488,16 @@ class _Search:
         day = to_local(start).date()
         return [c for c in self.consultants if self.why_not(c, day, start, end) is None]
 
-    def anyone_fits(self, start: datetime) -> bool:
+    def first_fitting(self, start: datetime) -> Consultant | None:
+        """The first consultant (in the given order) who can take a talk at ``start``, if any."""
         if not within_limits(start, self.now, self.limits):
-            return False
+            return None
         end = start + self.duration
         day = to_local(start).date()
-        return any(self.why_not(c, day, start, end) is None for c in self.consultants)
+        return next((c for c in self.consultants if self.why_not(c, day, start, end) is None), None)
+
+    def anyone_fits(self, start: datetime) -> bool:
+        return self.first_fitting(start) is not None
 
     def explain(self, start: datetime) -> str:
         local = to_local(start)
@@ -489,6 +507,9 @@ class _Search:
             return f"{when}: less than the minimum notice of {self.limits.min_notice}"
         if ahead > self.limits.max_ahead:
             return f"{when}: more than {self.limits.max_ahead} ahead"
+        closed = self.limits.closed.on(local.date())
+        if closed is not None:
+            return f"{when}: closed ({closed.name.da})"
         end = start + self.duration
         parts = [f"{c.id} {self.why_not(c, local.date(), start, end)}" for c in self.consultants]
         return f"{when}: " + "; ".join(parts)
@@ -563,6 +584,40 @@ def _alternatives(search: _Search, request: TalkRequest, wanted: int) -> list[da
     return found
 
 
+def available_starts(
+    theme: str,
+    duration: timedelta,
+    days: Iterable[date],
+    consultants: Sequence[Consultant],
+    calendar: Calendar,
+    *,
+    now: datetime,
+    limits: SearchLimits = SearchLimits(),
+) -> list[Choice]:
+    """Every start on the 30-minute local grid of ``days`` at which :func:`place` would place a talk
+    of ``theme`` and ``duration`` now: the same rules, checked by the same search, so a start listed
+    here is placed at exactly that time while it stays free. Chronological; the ``consultant_id`` of
+    each is the first who fits (by id), not the one a placement would choose (that one is decided by
+    the week balance when the talk is placed).
+
+    ``calendar`` must hold the talks and busy times of the consultants on ``days``.
+    """
+    _require_aware(now, "now")
+    eligible = sorted((c for c in consultants if gives_theme(c, theme)), key=lambda c: c.id)
+    search = _Search(duration, eligible, calendar, now, limits)
+    grids = {weekday: _grid_times(eligible, weekday, duration) for weekday in range(7)}
+    free: list[Choice] = []
+    for day in sorted(set(days)):
+        for clock in grids[day.weekday()]:
+            start = _candidate(day, clock)
+            if start is None:
+                continue
+            fitting = search.first_fitting(start)
+            if fitting is not None:
+                free.append(Choice(fitting.id, start, start + duration))
+    return free
+
+
 def place(
     request: TalkRequest,
     consultants: Sequence[Consultant],
@@ -584,7 +639,7 @@ def place(
     if not eligible:
         return NoPlacement((), f"no consultant gives the theme {request.theme!r}")
 
-    search = _Search(request, eligible, calendar, now, limits)
+    search = _Search(request.duration, eligible, calendar, now, limits, request.booking_id)
     for preferred in request.preferred_starts:
         start = preferred.astimezone(UTC)
         candidates = search.fitting(start)

@@ -175,6 +175,9 @@ async def _reserve_fixed(
         consultant.id, start.astimezone(UTC), (start + timedelta(minutes=details.duration_minutes)).astimezone(UTC)
     )
     day = local_day(chosen.start)
+    closed = deps.limits.closed.on(day)
+    if closed is not None:  # an admin may override the notice, never a holiday or closing day
+        return NoPlacement(alternatives=(), reason=f"the chosen time is on a closed day ({closed.name.da})")
     busy = await _busy_times(deps, [consultant], [day], now)
     for _ in range(MAX_ATTEMPTS):
         loaded = _by_key(await deps.calendar.load_days([consultant.id], [day]))

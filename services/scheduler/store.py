@@ -46,9 +46,10 @@ FREE = {"lease_until": datetime(1970, 1, 1, tzinfo=UTC), "claim": None}
 INDEXES = {
     "consultants": [IndexModel([("feed_token", 1)], unique=True)],
     "consultant_days": [
-        IndexModel([("day", 1)]),  # a search's days (load_days)
-        IndexModel([("consultant_id", 1), ("day", 1)]),  # one consultant's talks (feed, removal)
         IndexModel([("talks.booking_id", 1)]),  # a booking's talks (days_holding)
+        IndexModel([("consultant_id", 1), ("day", 1)]),  # one consultant's talks (feed, removal)
+        # A placement's days (load_days) and free times' run of days, of all consultants at once.
+        IndexModel([("day", 1)]),
     ],
     PLACEMENTS: [IndexModel(OUTBOX_INDEXES)],
 }
@@ -96,6 +97,15 @@ class CalendarStore(Protocol):
 
     async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
         """These consultants' stored days among ``days`` (a day never written to is missing)."""
+        ...
+
+    async def load_run(self, consultant_ids: Iterable[str], first: date, last: date) -> list[Day]:
+        """These consultants' stored days from ``first`` to ``last`` (a run of days, as free times want)."""
+        ...
+
+    async def run_versions(self, consultant_ids: Iterable[str], first: date, last: date) -> dict[tuple[str, date], int]:
+        """The stored version of each of these consultants' days from ``first`` to ``last``, by (consultant,
+        day): what tells whether the days changed since they were read (every write raises the version)."""
         ...
 
     async def write_day(self, day: Day) -> bool:
@@ -294,6 +304,22 @@ class MongoCalendarStore:
             query = {"day": {"$in": dates}}
         docs = await self._days.find(query, batch_size=10_000).to_list()  # one round trip, no getMore
         return [_day_of(doc) for doc in docs if doc["consultant_id"] in wanted]
+
+    async def load_run(self, consultant_ids: Iterable[str], first: date, last: date) -> list[Day]:
+        return [_day_of(doc) for doc in await self._find_run(consultant_ids, first, last)]
+
+    async def run_versions(self, consultant_ids: Iterable[str], first: date, last: date) -> dict[tuple[str, date], int]:
+        docs = await self._find_run(consultant_ids, first, last, {"consultant_id": 1, "day": 1, "version": 1})
+        return {(doc["consultant_id"], date.fromisoformat(doc["day"])): doc["version"] for doc in docs}
+
+    async def _find_run(
+        self, consultant_ids: Iterable[str], first: date, last: date, projection: Document | None = None
+    ) -> list[Document]:
+        """One range of the ``day`` index for all consultants (half the time of a query per consultant
+        on SecantusDB), then kept to these consultants."""
+        ids = set(consultant_ids)
+        query = {"day": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
+        return [doc for doc in await self._days.find(query, projection).to_list() if doc["consultant_id"] in ids]
 
     async def write_day(self, day: Day) -> bool:
         key = day_id(day.consultant_id, day.day)

@@ -11,6 +11,8 @@ from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.contracts.closed_days import DEFAULT_CLOSING_DAYS, ClosedDays, parse_closing_days
+
 MIN_ADMIN_TOKEN = 32
 # Placeholders from examples and templates (".env.example", Kubernetes secrets) that must never run.
 PLACEHOLDER_MARKERS = ("CHANGE-ME", "CHANGEME", "REPLACE-ME", "EXAMPLE", "PLACEHOLDER")
@@ -84,6 +86,19 @@ class Settings(BaseSettings):
     max_ahead_days: int = Field(default=365, ge=1)
     bookable_from: time = time(8, 0)
     bookable_until: time = time(17, 0)
+    # The organisation's closing days besides Denmark's public holidays (shared/contracts/closed_days.py):
+    # recurring MM-DD and one-off YYYY-MM-DD entries, each with an optional =Name.
+    closing_days: str = DEFAULT_CLOSING_DAYS
+
+    # Free times (the booking form and GET /api/v1/availability), computed by the scheduler.
+    scheduler_url: str = "http://127.0.0.1:8081"  # the scheduler as the booking service reaches it
+    scheduler_timeout_seconds: float = Field(default=3.0, gt=0)
+    availability_max_days: int = Field(default=42, ge=1, le=366)  # the longest window one request may ask for
+    # How long the scheduler keeps a computed answer; it is used only while the consultants, their days
+    # and their own calendars' busy times are still exactly those it was computed from.
+    availability_cache_seconds: float = Field(default=60.0, ge=0)
+    # After a free time picked on the form, how long the receipt waits for the scheduler's outcome.
+    receipt_wait_seconds: float = Field(default=3.0, ge=0, le=30)
 
     # Messaging and outbox tuning.
     outbox_lease_seconds: float = 30.0
@@ -136,6 +151,16 @@ class Settings(BaseSettings):
         if value.strip().lower() != "off":
             parse_limit(value)  # "20/hour"; raises ValueError with the reason
         return value
+
+    @field_validator("closing_days")
+    @classmethod
+    def _closing_days(cls, value: str) -> str:
+        parse_closing_days(value)  # raises ValueError naming the entry that is wrong
+        return value
+
+    @cached_property
+    def closed_days(self) -> ClosedDays:
+        return ClosedDays.from_setting(self.closing_days)
 
     @cached_property
     def admin_token_value(self) -> str | None:

@@ -28,6 +28,7 @@ from services.booking.app import create_app
 from shared.contracts.events import EXCHANGE
 from shared.infra.settings import Settings
 from tests.backends import free_port
+from tests.dates import closed
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking"]
@@ -45,7 +46,7 @@ expect = playwright_api.expect
 def weekday_ahead(days: int, hour: int = 10) -> str:
     """A datetime-local value on the first weekday at least ``days`` days from today."""
     day = date.today() + timedelta(days=days)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return f"{day.isoformat()}T{hour:02d}:00"
 

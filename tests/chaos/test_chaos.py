@@ -48,6 +48,7 @@ from shared.infra.settings import Settings
 from shared.text.ical import booking_uid
 from tests import backends
 from tests.conftest import ADMIN_TOKEN, TEST_RETRY_DELAYS
+from tests.dates import closed
 from tests.mailbox import Mailbox, Received
 from tests.polling import eventually
 from tests.processes import ServiceProcess
@@ -179,7 +180,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
 def _weekday(rng: random.Random) -> date:
     while True:
         day = date.today() + timedelta(days=rng.randint(20, 330))
-        if day.weekday() < 5:
+        if not closed(day):
             return day
 
 

@@ -45,6 +45,7 @@ import pytest
 import yaml
 
 from tests.backends import free_port
+from tests.dates import closed
 
 pytestmark = pytest.mark.compose
 
@@ -290,7 +291,7 @@ def free_weekdays(person: dict[str, Any], after_days: int, count: int, hour: int
     day = datetime.now(LOCAL_TZ).date() + timedelta(days=after_days)
     starts: list[datetime] = []
     while len(starts) < count:
-        works = WEEKDAYS[day.weekday()] in person["working_hours"] and day.weekday() < 5
+        works = WEEKDAYS[day.weekday()] in person["working_hours"] and not closed(day)
         away = any(start <= day <= end for start, end in absences)
         if works and not away:
             starts.append(datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ))

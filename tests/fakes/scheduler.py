@@ -79,6 +79,7 @@ class FakeCalendar:
         self.stored = {c.id: StoredConsultant(c, feed_token=f"token-{c.id}") for c in consultants}
         self.days: dict[tuple[str, date], Day] = {}
         self.writes = 0  # attempts, refused ones included
+        self.loads = 0  # reads of whole runs of days (``load_run``, for free times)
         self._first_in: list[tuple[str, BookedTalk]] = []
 
     def someone_else_books_first(self, consultant_id: str, talk: BookedTalk) -> None:
@@ -107,6 +108,17 @@ class FakeCalendar:
     async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
         ids = set(consultant_ids)
         return [day for (consultant_id, on), day in self.days.items() if consultant_id in ids and on in days]
+
+    async def load_run(self, consultant_ids: Iterable[str], first: date, last: date) -> list[Day]:
+        self.loads += 1
+        return self._run_of(consultant_ids, first, last)
+
+    async def run_versions(self, consultant_ids: Iterable[str], first: date, last: date) -> dict[tuple[str, date], int]:
+        return {(day.consultant_id, day.day): day.version for day in self._run_of(consultant_ids, first, last)}
+
+    def _run_of(self, consultant_ids: Iterable[str], first: date, last: date) -> list[Day]:
+        ids = set(consultant_ids)
+        return [day for (consultant_id, on), day in self.days.items() if consultant_id in ids and first <= on <= last]
 
     async def write_day(self, day: Day) -> bool:
         self.writes += 1

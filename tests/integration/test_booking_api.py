@@ -33,6 +33,7 @@ from shared.contracts.models import ConsultantRef, Slot
 from shared.infra.settings import Settings
 from shared.text.localtime import parse_start
 from tests.conftest import ADMIN_TOKEN
+from tests.dates import closed
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -47,7 +48,7 @@ Document = dict[str, Any]
 def weekday_ahead(days: int, hour: int = 10) -> str:
     """A local (Copenhagen) start time on the first weekday at least ``days`` days from today."""
     day = date.today() + timedelta(days=days)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return f"{day.isoformat()}T{hour:02d}:00"
 
@@ -504,6 +505,7 @@ async def test_openapi_describes_the_api(client: TestClient[Any, Any]) -> None:
         "/api/v1/bookings/{id}",
         "/api/v1/bookings/{id}/cancel",
         "/api/v1/bookings/{id}/reschedule",
+        "/api/v1/availability",
     } <= set(spec["paths"])
 
 

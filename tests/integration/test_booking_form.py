@@ -24,6 +24,7 @@ from yarl import URL
 from services.booking.app import create_app
 from shared.contracts.catalogue import content
 from shared.infra.settings import Settings
+from tests.dates import closed
 
 pytestmark = pytest.mark.integration
 
@@ -106,7 +107,7 @@ class Page(HTMLParser):
 def weekday_ahead(days: int, hour: int = 10) -> str:
     """A datetime-local value on the first weekday at least ``days`` days from today."""
     day = date.today() + timedelta(days=days)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return f"{day.isoformat()}T{hour:02d}:00"
 

@@ -36,6 +36,7 @@ from shared.infra.settings import Settings
 from shared.text.ical import booking_uid
 from shared.text.localtime import LOCAL_TZ
 from tests.backends import free_port
+from tests.dates import closed
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -118,7 +119,7 @@ async def system(
 
 def weekday_ahead(days: int, hour: int) -> datetime:
     day = datetime.now(LOCAL_TZ).date() + timedelta(days=days)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return datetime(day.year, day.month, day.day, hour, tzinfo=LOCAL_TZ)
 

@@ -27,6 +27,7 @@ from shared.contracts.events import EXCHANGE, BookingRequestedData, decode_event
 from shared.contracts.models import BookingDetails, Contact, Workplace
 from shared.infra.settings import Settings
 from shared.text.localtime import localize
+from tests.dates import closed
 from tests.processes import ServiceProcess
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -65,7 +66,7 @@ async def drain(queue: aio_pika.abc.AbstractQueue, quiet_for: float = 1.5) -> li
 
 def booking_body(n: int) -> dict[str, Any]:
     start = datetime.now(UTC) + timedelta(days=30 + n % 200)
-    while start.weekday() >= 5:
+    while closed(start):
         start += timedelta(days=1)
     return {
         "workplace": {"name": f"Bostedet {n}", "address": "Skovvej 12", "postcode": "8000", "city": "Aarhus C"},
@@ -139,7 +140,7 @@ async def test_scheduler_stops_mid_queue_and_another_finishes_the_work(
     booking_ids = [f"SIG-{uuid.uuid4().hex[:8]}" for _ in range(total)]
     for n, booking_id in enumerate(booking_ids):
         day = (datetime.now(UTC) + timedelta(days=20 + n % 60)).date()
-        while day.weekday() >= 5:
+        while closed(day):
             day += timedelta(days=1)
         details = BookingDetails(
             workplace=Workplace(name=f"Sted {n}", address="Vej 1", postcode="8000", city="Aarhus"),

@@ -16,6 +16,7 @@ from email.policy import default
 from typing import Any
 
 import aiohttp
+import icalendar
 import pytest
 import pytest_asyncio
 from aiohttp import web
@@ -182,7 +183,11 @@ async def test_receipt_and_confirmation_arrive_in_danish(smtp_server: tuple[Sink
     body = got_confirmation.get_body(("plain",)).get_content()  # type: ignore[union-attr]
     assert "tirsdag den 30. marts 2027 kl. 13.00–14.30" in body
     assert "Bostedet Lindely, Skovvej 12, 8000 Aarhus C" in body
-    assert got_confirmation.get_content_type() == "multipart/alternative"
+    # the workplace's own calendar invite travels with the confirmation, as the consultant's does
+    assert got_confirmation.get_content_type() == "multipart/mixed"
+    invite = next(p for p in got_confirmation.walk() if p.get_filename() == "invite.ics")
+    [event] = icalendar.Calendar.from_ical(invite.get_payload(decode=True)).walk("VEVENT")
+    assert str(event["ATTENDEE"]) == "mailto:mette@example.dk"
 
 
 @pytest.mark.asyncio

@@ -47,6 +47,7 @@ from shared.text.ical import booking_uid
 from shared.text.localtime import LOCAL_TZ
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
+from tests.dates import closed
 from tests.mailbox import Mailbox, Received
 from tests.polling import eventually
 
@@ -334,7 +335,7 @@ def local(year: int, month: int, day: int, hour: int) -> datetime:
 
 def weekday_ahead(days: int, hour: int = 13) -> datetime:
     day = datetime.now(LOCAL_TZ).date() + timedelta(days=days)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return local(day.year, day.month, day.day, hour)
 

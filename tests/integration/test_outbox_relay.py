@@ -31,6 +31,7 @@ from shared.contracts.models import BookingDetails
 from shared.infra.messaging import Publisher
 from shared.infra.mongo import ensure_indexes
 from shared.infra.outbox import OutboxRelay
+from tests.dates import closed
 from tests.polling import eventually
 
 pytestmark = pytest.mark.integration
@@ -82,7 +83,7 @@ def store(bookings: AsyncCollection[Document]) -> MongoBookingStore:
 def details() -> BookingDetails:
     now = datetime.now(UTC)
     start = (now + timedelta(days=30)).date()
-    while start.weekday() >= 5:
+    while closed(start):
         start += timedelta(days=1)
     raw = {
         "workplace": {"name": "Bostedet Lindely", "address": "Skovvej 12", "postcode": "8000", "city": "Aarhus C"},

@@ -9,7 +9,6 @@ collections. The last test drives the whole path from the booking form to the st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import re
 import uuid
@@ -24,7 +23,7 @@ import icalendar
 import pytest
 import pytest_asyncio
 import yaml
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp.test_utils import TestClient
 from prometheus_client import REGISTRY
 from yarl import URL
 
@@ -45,8 +44,10 @@ from shared.contracts.models import BookingDetails, Contact, Workplace
 from shared.infra.settings import Settings
 from shared.text.ical import booking_uid
 from shared.text.localtime import LOCAL_TZ, format_local, to_local
+from tests.apps import running
 from tests.backends import free_port
 from tests.conftest import ADMIN_TOKEN
+from tests.dates import closed
 from tests.polling import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -61,7 +62,7 @@ DEADLINE = 15.0  # seconds any single outcome may take before a test gives up
 def weekday_ahead(days: int, hour: int, minute: int = 0) -> datetime:
     """The first Monday–Friday at least ``days`` ahead (beyond the 14 days' notice), at a local time."""
     day = datetime.now(LOCAL_TZ).date() + timedelta(days=days)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return datetime(day.year, day.month, day.day, hour, minute, tzinfo=LOCAL_TZ)
 
@@ -74,7 +75,7 @@ def at(day: date | datetime, hour: int, minute: int = 0) -> datetime:
 def next_weekday(after: datetime, hour: int) -> datetime:
     """Local ``hour``:00 on the first Monday–Friday after ``after``'s day."""
     day = after.date() + timedelta(days=1)
-    while day.weekday() >= 5:
+    while closed(day):
         day += timedelta(days=1)
     return at(day, hour)
 
@@ -211,16 +212,6 @@ async def bus_fixture(amqp_url: str, clean_queues: None) -> AsyncIterator[Bus]:
         bus = Bus(channel, exchange)
         await bus.listen()
         yield bus
-
-
-@contextlib.asynccontextmanager
-async def running(app: Any, port: int | None = None) -> AsyncIterator[TestClient[Any, Any]]:
-    client: TestClient[Any, Any] = TestClient(TestServer(app, port=port) if port else TestServer(app))
-    await client.start_server()
-    try:
-        yield client
-    finally:
-        await client.close()
 
 
 @pytest_asyncio.fixture

@@ -174,7 +174,7 @@ def test_scheduled_confirms_to_the_workplace_and_invites_the_consultant() -> Non
         assert "Anna Jensen" in part
         assert content().not_negotiation.da in part
     assert STATUS_URL in confirmation.text
-    assert confirmation.calendar is None
+    assert confirmation.method == "REQUEST"  # the workplace's own invite (tests/unit/test_workplace_invite.py)
 
     sms = kinds["confirmation_sms"]
     assert isinstance(sms, Sms)
@@ -372,7 +372,7 @@ def test_cancelled_sends_method_cancel_to_the_consultant_and_tells_the_workplace
     assert "tirsdag den 30. marts 2027 kl. 13.00–15.00 er aflyst" in cancelled.text
     assert "Begrundelse: Personalemødet er flyttet." in cancelled.text
     assert ADDRESS in cancelled.text
-    assert cancelled.calendar is None
+    assert cancelled.method == "CANCEL"  # the workplace's invite withdrawn (tests/unit/test_workplace_invite.py)
 
 
 def test_cancelled_before_anything_was_reserved_only_tells_the_workplace() -> None:

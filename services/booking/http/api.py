@@ -12,16 +12,22 @@ from aiohttp import web
 
 from services.booking import handlers
 from services.booking.domain import Booking, InvalidBooking, NotOpen, Requester
+from services.booking.free_times import parse_query
 from services.booking.handlers import API, IdempotencyConflict
 from services.booking.http import DEPS
 from services.booking.http.openapi import OPENAPI
-from services.booking.http.views import booking_view
+from services.booking.http.views import booking_view, free_slot_view
+from services.booking.scheduler_client import SchedulerUnavailable
 from services.booking.texts import translate
 from shared.contracts.catalogue import content
 from shared.infra.auth import is_admin, require_admin
-from shared.infra.errors import json_error, json_errors, language, query_limit, read_json
+from shared.infra.errors import RETRY_AFTER_SECONDS, json_error, json_errors, language, query_limit, read_json
+from shared.infra.resources import SETTINGS
 from shared.text.i18n import N_
 
+FREE_TIMES_UNAVAILABLE = N_(
+    "De ledige tider kan ikke hentes lige nu. Prøv igen om lidt, eller send jeres ønskede tidspunkter."
+)
 KEY_REUSED = N_("Denne Idempotency-Key er allerede brugt til en anden forespørgsel.")
 NOT_FOUND = N_("Bookingen blev ikke fundet")
 
@@ -50,6 +56,29 @@ async def themes(request: web.Request) -> web.Response:
                 for t in content().themes
             ]
         }
+    )
+
+
+@routes.get("/api/v1/availability")
+async def availability(request: web.Request) -> web.Response:
+    """The start times still free for a theme and duration in a window of days (see OpenAPI)."""
+    lang, deps = language(request), request.app[DEPS]
+    longest = request.app[SETTINGS].availability_max_days
+    try:
+        query = parse_query(request.query, now=deps.clock(), rules=deps.rules, longest_days=longest)
+        slots = await handlers.free_times(deps, query)
+    except InvalidBooking as exc:
+        return invalid(exc, lang)
+    except SchedulerUnavailable:
+        message = translate(lang, FREE_TIMES_UNAVAILABLE)
+        return json_errors(503, [{"field": "", "message": message}], **{"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return web.json_response(
+        {
+            "from": query.first.isoformat(),
+            "to": query.last.isoformat(),
+            "slots": [free_slot_view(slot, lang) for slot in slots],
+        },
+        headers={"Cache-Control": "no-cache"},
     )
 
 

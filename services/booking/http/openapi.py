@@ -124,6 +124,43 @@ OPENAPI: dict[str, Any] = {
                     "alternatives": {"type": "array"},
                 },
             },
+            "Moment": {
+                "type": "object",
+                "required": ["utc", "local", "text"],
+                "properties": {
+                    "utc": {"type": "string", "format": "date-time", "example": "2027-03-02T12:00:00Z"},
+                    "local": {
+                        "type": "string",
+                        "format": "date-time",
+                        "description": "Europe/Copenhagen time with its offset; its first 16 characters, passed "
+                        "in preferred_starts, are the same start",
+                        "example": "2027-03-02T13:00:00+01:00",
+                    },
+                    "text": {"type": "string", "example": "tirsdag den 2. marts 2027 kl. 13.00"},
+                    "clock": {"type": "string", "example": "13.00"},
+                    "day": {"type": "string", "description": "on a free start only: the local date in words"},
+                },
+            },
+            "FreeTimes": {
+                "type": "object",
+                "required": ["from", "to", "slots"],
+                "properties": {
+                    "from": {"type": "string", "format": "date", "description": "the window, after leaving out "
+                             "the days that cannot be booked (within the minimum notice, too far ahead)"},
+                    "to": {"type": "string", "format": "date"},
+                    "slots": {
+                        "type": "array",
+                        "items": {
+                            "type": "object",
+                            "required": ["start", "end"],
+                            "properties": {
+                                "start": {"$ref": "#/components/schemas/Moment"},
+                                "end": {"$ref": "#/components/schemas/Moment"},
+                            },
+                        },
+                    },
+                },
+            },
             "Reschedule": {
                 "type": "object",
                 "additionalProperties": False,
@@ -137,6 +174,33 @@ OPENAPI: dict[str, Any] = {
     },
     "paths": {
         "/api/v1/themes": {"get": {"summary": "The theme catalogue", "responses": {"200": {"description": "Themes"}}}},
+        "/api/v1/availability": {
+            "get": {
+                "summary": "The start times still free for a theme and duration",
+                "description": "Free starts on a 30-minute grid, from the scheduler's own search: working hours, "
+                "absences, travel buffers, the daily maximum, themes, the consultants' own calendars, Danish "
+                "public holidays and the organisation's closing days, the minimum notice. A slot's local time "
+                "passed back in preferred_starts is placed at exactly that start while it is still free.",
+                "parameters": [
+                    {"name": "theme", "in": "query", "required": True,
+                     "schema": {"type": "string", "enum": sorted(content().theme_ids)}},
+                    {"name": "duration_minutes", "in": "query", "required": True,
+                     "schema": {"type": "integer", "minimum": MIN_DURATION, "maximum": MAX_DURATION}},
+                    {"name": "from", "in": "query", "required": True, "schema": {"type": "string", "format": "date"}},
+                    {"name": "to", "in": "query", "required": True, "schema": {"type": "string", "format": "date"},
+                     "description": "at most AVAILABILITY_MAX_DAYS (default 42) days including from; a window "
+                     "wholly outside the bookable days is refused"},
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The free times, chronological",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FreeTimes"}}},
+                    },
+                    "422": _ERRORS,
+                    "503": {**_ERRORS, "description": "The scheduler cannot tell just now (Retry-After)"},
+                },
+            }
+        },
         "/api/v1/bookings": {
             "post": {
                 "summary": "Request an inspiration talk",

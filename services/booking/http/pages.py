@@ -20,6 +20,7 @@ from services.booking import handlers
 from services.booking.domain import DURATION_CHOICES, Booking, FieldError, InvalidBooking, NotOpen, earliest_start
 from services.booking.handlers import FORM, Deps
 from services.booking.http import DEPS
+from services.booking.http.free_times_step import chosen_starts, free_times_step
 from services.booking.http.views import booking_view
 from services.booking.texts import SERVICE_ROOT, catalogue, translate
 from shared.contracts.catalogue import content
@@ -30,7 +31,7 @@ from shared.infra.resources import SETTINGS
 from shared.text.i18n import N_, Language
 
 routes = web.RouteTableDef()
-routes.static("/static", SERVICE_ROOT / "static")  # the stylesheet
+routes.static("/static", SERVICE_ROOT / "static")  # the stylesheet and the free times' script
 
 # form field -> path in the booking request
 FORM_FIELDS = {
@@ -49,6 +50,7 @@ FORM_FIELDS = {
     "language": "language",
 }
 START_FIELDS = ("preferred_start_1", "preferred_start_2", "preferred_start_3")
+FREE_TIMES = "free_times"  # where the error of a free time ticked is shown
 FIELD_FOR_PATH = {path: name for name, path in FORM_FIELDS.items()}
 Form = MultiDictProxy[Any]
 
@@ -66,6 +68,7 @@ FIELD_LABELS = {
     "contact_name": N_("Navn"),
     "contact_email": N_("E-mail"),
     "contact_phone": N_("Telefon"),
+    FREE_TIMES: N_("Ledige tidspunkter"),
 }
 START_LABEL = N_("Tidspunkt {n}")
 
@@ -129,7 +132,8 @@ def render(request: web.Request, template: str, status: int = 200, **context: An
 
 
 def form_to_request(form: Form) -> tuple[dict[str, Any], list[str]]:
-    """The form's flat fields as a booking request, plus which form field each start came from."""
+    """The form's flat fields as a booking request, plus which form field each start came from: the free
+    times ticked come first (chronological), then the desired times typed."""
     request: dict[str, Any] = {"workplace": {}, "contact": {}}
     for name, path in FORM_FIELDS.items():
         values = [v for v in form.getall(name, []) if isinstance(v, str)]
@@ -142,8 +146,10 @@ def form_to_request(form: Form) -> tuple[dict[str, Any], list[str]]:
             continue
         group, _, key = path.rpartition(".")
         (request[group] if group else request)[key or path] = value
-    request["preferred_starts"] = starts_of(form)
-    return request, [name for name in START_FIELDS if str(form.get(name, "")).strip()]
+    free = chosen_starts(form)
+    request["preferred_starts"] = free + starts_of(form)
+    typed = [name for name in START_FIELDS if str(form.get(name, "")).strip()]
+    return request, [FREE_TIMES] * len(free) + typed
 
 
 def starts_of(form: Form) -> list[str]:
@@ -158,7 +164,7 @@ def errors_by_field(errors: list[FieldError], start_fields: list[str], lang: str
             index = int(error.field.split(".")[1])
             name = start_fields[index] if index < len(start_fields) else "preferred_start_1"
         elif error.field == "preferred_starts":
-            name = "preferred_start_1"
+            name = FREE_TIMES  # none or too many: said where the times are chosen
         else:
             name = FIELD_FOR_PATH.get(error.field, error.field)
         by_field.setdefault(name, error.message(lang))
@@ -187,50 +193,73 @@ def form_context(request: web.Request, lang: str) -> dict[str, Any]:
         },
         "min_start": min_start(request),
         "labels": labels,
-        "anchors": {"theme": "theme-" + content().themes[0].id, "setting": "setting-staff_meeting"},
+        "anchors": {
+            "theme": "theme-" + content().themes[0].id,
+            "setting": "setting-staff_meeting",
+            FREE_TIMES: "free-times-title",
+        },
     }
 
 
 @routes.get("/")
 async def booking_form(request: web.Request) -> web.Response:
+    """The form; with ``theme`` and ``duration_minutes`` (and ``week``) in the query, with the week's free times."""
     lang = page_language(request)
+    values = {name: request.query[name] for name in ("theme", "duration_minutes") if name in request.query}
+    free = await free_times_step(request, lang, values, chosen_starts(request.query), request.query.get("week"))
     return render(
         request,
         "form.html",
         lang=lang,
-        values={},
+        values=values,
         errors={},
         notice=None,
         idempotency_key=str(uuid.uuid4()),
+        free=free,
         **form_context(request, lang),
     )
 
 
 @routes.post("/")
 async def submit_booking(request: web.Request) -> web.Response:
+    """The form sent: its free-times step (the "show free times" or a week button), or the booking."""
     form = await request.post()
     lang: Language = "en" if form.get("language") == "en" or page_language(request) == "en" else "da"
-    raw, start_fields = form_to_request(form)
     key = str(form.get("idempotency_key") or "")[:200] or str(uuid.uuid4())
+    if "week" in form or form.get("step") == "times":
+        return await _form_again(request, form, lang, key, status=200)
+    raw, start_fields = form_to_request(form)
     try:
         requested = await handlers.request_booking(request.app[DEPS], raw, channel=FORM, key=key)
     except InvalidBooking as exc:
         errors = errors_by_field(exc.errors, start_fields, lang)
-        return _form_again(request, form, lang, key, status=422, errors=errors)
+        return await _form_again(request, form, lang, key, status=422, errors=errors)
     except Exception as exc:
         if not is_unavailable(exc):
             raise
         # Nothing was stored: the same form (and its key) can simply be sent again.
-        response = _form_again(request, form, lang, key, status=503, notice=translate(lang, UNAVAILABLE_FORM))
+        notice = translate(lang, UNAVAILABLE_FORM)
+        response = await _form_again(request, form, lang, key, status=503, notice=notice)
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
         return response
     booking = requested.booking
+    if chosen_starts(form) and not requested.replayed:
+        # A free time picked: like a calendar that books at once, say how it went if the scheduler
+        # answers within a moment (placed, or taken meanwhile and here are others); else as always.
+        wait = request.app[SETTINGS].receipt_wait_seconds
+        booking = await handlers.await_outcome(request.app[DEPS], booking, wait=wait)
     return render(
-        request, "receipt.html", lang=lang, booking=booking_view(booking, lang), status_url=booking.status_url
+        request,
+        "receipt.html",
+        lang=lang,
+        booking=booking_view(booking, lang),
+        status_url=booking.status_url,
+        token=booking.secret,
+        query="?lang=en" if lang == "en" else "",
     )
 
 
-def _form_again(
+async def _form_again(
     request: web.Request,
     form: Form,
     lang: Language,
@@ -240,16 +269,21 @@ def _form_again(
     errors: dict[str, str] | None = None,
     notice: str | None = None,
 ) -> web.Response:
-    """The form once more, with what was typed (and the same idempotency key)."""
+    """The form once more, with what was typed and ticked (and the same idempotency key), and the free
+    times of the week asked for (a week button) or shown before."""
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    week = str(form.get("week") or form.get("shown_week") or "")
+    free = await free_times_step(request, lang, values, chosen_starts(form), week)
     return render(
         request,
         "form.html",
         status=status,
         lang=lang,
-        values={k: v for k, v in form.items() if isinstance(v, str)},
+        values=values,
         errors=errors or {},
         notice=notice,
         idempotency_key=key,
+        free=free,
         **form_context(request, lang),
     )
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from services.booking.domain import Booking
+from services.booking.free_times import FreeSlot
 from shared.contracts.catalogue import content
 from shared.contracts.models import utc_iso
-from shared.text.localtime import format_local, to_local
+from shared.text.localtime import MONTHS, WEEKDAYS, format_local, to_local
 
 
-def _moment(value: datetime, lang: str) -> dict[str, str]:
+def moment(value: datetime, lang: str) -> dict[str, str]:
+    """An instant as the API shows one: UTC, local with its offset, in words, and the clock time."""
     local = to_local(value)
     return {
         "utc": utc_iso(value),
@@ -19,6 +21,20 @@ def _moment(value: datetime, lang: str) -> dict[str, str]:
         "text": format_local(value, lang),
         "clock": f"{local:%H:%M}" if lang == "en" else f"{local:%H.%M}",
     }
+
+
+def day_text(day: date, lang: str) -> str:
+    """'tirsdag den 9. marts' (da) or 'Tuesday 9 March' (en)."""
+    if lang == "en":
+        return f"{WEEKDAYS['en'][day.weekday()]} {day.day} {MONTHS['en'][day.month - 1]}"
+    return f"{WEEKDAYS['da'][day.weekday()]} den {day.day}. {MONTHS['da'][day.month - 1]}"
+
+
+def free_slot_view(slot: FreeSlot, lang: str) -> dict[str, Any]:
+    """A free time: its start (with ``day``, the local date in words, to group by) and end."""
+    start = moment(slot.start, lang)
+    start["day"] = day_text(to_local(slot.start).date(), lang)
+    return {"start": start, "end": moment(slot.end, lang)}
 
 
 def booking_view(booking: Booking, lang: str = "da", *, admin: bool = False) -> dict[str, Any]:
@@ -32,13 +48,13 @@ def booking_view(booking: Booking, lang: str = "da", *, admin: bool = False) -> 
         "setting": {"id": details.setting, "label": content().setting(details.setting, lang)},
         "participants": details.participants,
         "duration_minutes": details.duration_minutes,
-        "preferred_starts": [_moment(s, lang) for s in details.preferred_starts],
+        "preferred_starts": [moment(s, lang) for s in details.preferred_starts],
         "workplace": details.workplace.model_dump(),
         "contact": details.contact.model_dump(),
         "notes": details.notes,
         "language": details.language,
         "slot": None,
-        "alternatives": [_moment(a, lang) for a in booking.alternatives],
+        "alternatives": [moment(a, lang) for a in booking.alternatives],
         "cancel_requested": booking.cancel_pending,
         "reschedule_requested": booking.reschedule_requested_at is not None,
         "history": [
@@ -49,8 +65,8 @@ def booking_view(booking: Booking, lang: str = "da", *, admin: bool = False) -> 
     if booking.slot:
         view["slot"] = {
             "consultant": {"id": booking.slot.consultant.id, "name": booking.slot.consultant.name},
-            "start": _moment(booking.slot.start, lang),
-            "end": _moment(booking.slot.end, lang),
+            "start": moment(booking.slot.start, lang),
+            "end": moment(booking.slot.end, lang),
         }
     if admin:
         view["status_url"] = booking.status_url

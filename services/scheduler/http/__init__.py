@@ -3,4 +3,5 @@
 
 * :mod:`.api`: the consultants admin API.
 * :mod:`.feed`: each consultant's subscribable calendar feed (``calendar.ics``).
+* :mod:`.availability`: the free starts for a theme and duration (for the booking service).
 """
