@@ -121,7 +121,7 @@ class OutboxRelay:
         self._clear_after = clear_after
         self._clear_at: float | None = None
         self._stopping = False
-        self._poller = Poller(f"outbox relay {collection.name}", self._one_pass, interval=poll_interval, gather=gather)
+        self._poller = Poller(f"outbox relay {collection.name}", self._one_pass, interval=self._pause, gather=gather)
 
     def wake(self) -> None:
         """Tell the relay that something was just stored (saves waiting for the next poll)."""
@@ -147,6 +147,12 @@ class OutboxRelay:
         self._poll_at = 0.0
         self._stopping = True
         self._poller.stop()
+
+    async def _pause(self) -> float:
+        """Until the next poll, or sooner when published documents are due to be cleared."""
+        if self._clear_at is None:
+            return self._poll_interval
+        return max(0.0, min(self._poll_interval, self._clear_at - asyncio.get_running_loop().time()))
 
     async def _one_pass(self) -> int:
         """What was handed over; and, once per poll interval (or at once after ``wake``, or while a

@@ -377,3 +377,49 @@ async def test_log_provider_and_settings(caplog: pytest.LogCaptureFixture, sessi
         make_sms_provider(Settings(sms_provider="gatewayapi"), session)
     gateway = make_sms_provider(Settings(sms_provider="gatewayapi", sms_api_token=TOKEN), session)
     assert isinstance(gateway, GatewayApiSms)
+
+
+# --- the connection pool -----------------------------------------------------------------------------------
+
+
+@dataclass
+class CountingSink(Sink):
+    """A ``Sink`` that also notes the client's address and port (one per connection) of each message."""
+
+    peers: list[Any] = field(default_factory=list)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.peers.append(session.peer)
+        return await super().handle_DATA(server, session, envelope)
+
+
+@pytest.mark.asyncio
+async def test_messages_reuse_one_connection_and_one_that_failed_is_not_reused() -> None:
+    sink = CountingSink()
+    port = free_port()
+    controller = Controller(sink, hostname=LOOPBACK, port=port)
+    controller.start()
+    mailer = SmtpMailer(LOOPBACK, port, pool_size=1)
+    receipt = the("receipt", receipt_messages())
+    try:
+        for _ in range(3):
+            await mailer.send(build_mime(receipt, mail_from=MAIL_FROM))
+        with pytest.raises(PermanentDeliveryError):
+            await mailer.send(build_mime(replace_to(receipt, REFUSED), mail_from=MAIL_FROM))
+        await mailer.send(build_mime(receipt, mail_from=MAIL_FROM))
+        await mailer.close()
+    finally:
+        controller.stop()
+
+    first, second, third, after_the_failure = sink.peers
+    assert first == second == third, "one connection for the messages one after the other"
+    assert after_the_failure != first, "a connection whose send raised is closed, a new one opened"
+    assert len(sink.received) == 4
+
+
+def receipt_messages() -> list[Email | Sms]:
+    return compose.receipt(BookingRequestedData(booking_id="bk-1", booking=make_booking(), status_url="u"))
+
+
+def replace_to(email: Email, to: str) -> Email:
+    return Email(kind=email.kind, to=to, subject=email.subject, text=email.text, html=email.html)

@@ -243,3 +243,47 @@ async def test_two_relays_running_at_once_publish_each_event_exactly_once(
 
 async def _none_pending(bookings: AsyncCollection[Document]) -> bool:
     return await pending(bookings) == 0
+
+
+# --- handed over by the store that wrote them ---------------------------------------------------------------
+
+
+@pytest.mark.asyncio
+async def test_events_handed_over_by_their_store_are_published_at_once_and_cleared(
+    bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    # Polls far apart: only the hand-over can publish within the test.
+    relay = OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.1)  # the relay's first poll has passed
+        events = await store_bookings(MongoBookingStore(bookings, relay=relay), 5)
+        seen: Counter[str] = Counter()
+
+        async def all_received() -> bool:
+            seen.update(await received(requested, events))
+            return seen == Counter(dict.fromkeys(events, 1))
+
+        await eventually(all_received, what="the handed-over events on the broker")
+        await eventually(lambda: _none_pending(bookings), what="the outbox to be cleared")
+    finally:
+        relay.stop()
+        await running
+    assert await bookings.count_documents({"outbox_owner": {"$exists": True}}) == 0
+
+
+@pytest.mark.asyncio
+async def test_events_handed_to_a_relay_that_died_are_published_once_by_another_after_the_lease(
+    bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    lease = timedelta(seconds=1)
+    dead = OutboxRelay(bookings, DiesBeforePublishing(), lease=lease)  # never runs: its process died
+    events = await store_bookings(MongoBookingStore(bookings, relay=dead), 3)
+    other = OutboxRelay(bookings, publisher, lease=LONG_LEASE)
+
+    assert await other.publish_due() == 0  # claimed by the writer's relay until its lease runs out
+    await eventually(other.publish_due, what="the dead relay's lease to run out")
+
+    assert await received(requested, events) == Counter(dict.fromkeys(events, 1))
+    assert await pending(bookings) == 0
+

@@ -83,10 +83,10 @@ def cancelled(at: Slot, sequence: int) -> Event:
 class World:
     """The notifier's handlers and sender over fakes, with a clock the test moves."""
 
-    def __init__(self, *, concurrency: int = 8) -> None:
+    def __init__(self, *, concurrency: int = 8, mailer: FakeMailer | None = None) -> None:
         self.clock = Clock()
         self.store = FakeDeliveryStore()
-        self.mailer = FakeMailer()
+        self.mailer = mailer or FakeMailer()
         self.sms = FakeSms()
         self.deps = Deps(self.store, mail_from=MAIL_FROM, reminder_before=REMINDER_BEFORE, clock=self.clock)
         self.sender = Sender(
@@ -376,3 +376,35 @@ async def test_a_reminder_that_comes_after_the_talk_began_is_skipped() -> None:
     assert await world.sender.remind_due() == 1
     assert world.store.reminder(BOOKING_ID).status == "skipped"
     assert world.deliveries(event_id=f"reminder:{BOOKING_ID}:0") == []
+
+
+async def test_a_slow_send_holds_up_no_other_delivery() -> None:
+    slow = asyncio.Event()
+
+    class SlowForTheConsultant(FakeMailer):
+        async def send(self, message: Any) -> None:
+            if str(message["To"]) == ANNA.email:
+                await slow.wait()
+            await super().send(message)
+
+    world = World(concurrency=2, mailer=SlowForTheConsultant())
+    await world.handle(scheduled())  # the confirmation, its SMS and the consultant's invite
+    world.sender.hand(await world.store.claim_due(world.clock.now))  # as the store hands new ones over
+
+    async def others_sent() -> bool:
+        return {d.kind for d in world.deliveries(status="sent")} == {"confirmation", "confirmation_sms"}
+
+    for _ in range(100):
+        if await others_sent():
+            break
+        await asyncio.sleep(0.01)
+    assert await others_sent()
+    assert world.delivery(kind="invite").status == "pending"  # still being sent
+
+    slow.set()
+    for _ in range(100):
+        if world.delivery(kind="invite").status == "sent":
+            break
+        await asyncio.sleep(0.01)
+    assert world.delivery(kind="invite").status == "sent"
+    assert world.store.claims == {}
