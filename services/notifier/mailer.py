@@ -15,7 +15,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from email.message import EmailMessage
+from email.message import Message
 from typing import Protocol
 
 import aiosmtplib
@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class Mailer(Protocol):
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Hand ``message`` on; raise ``TransientDeliveryError`` or ``PermanentDeliveryError``."""
         ...
 
@@ -85,7 +85,7 @@ class SmtpMailer:
             pool_size=settings.smtp_pool_size,
         )
 
-    async def send(self, message: EmailMessage) -> None:
+    async def send(self, message: Message) -> None:
         """Hand ``message`` to the SMTP server.
 
         Raises ``TransientDeliveryError`` (retry later) or ``PermanentDeliveryError`` (give up).
