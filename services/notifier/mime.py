@@ -1,4 +1,4 @@
-"""MIME messages for the composed e-mails (stdlib ``email``, SMTP policy: CRLF, RFC 2047 headers).
+"""MIME messages for the composed e-mails (stdlib ``email``, compat32 classes: CRLF, RFC 2047 headers).
 
 With a calendar (iMIP, RFC 6047)::
 
