@@ -51,6 +51,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -413,21 +414,38 @@ def cpu_seconds() -> dict[int, tuple[str, float]]:
     return found
 
 
-def other_load(before: dict[int, tuple[str, float]], seconds: float) -> None:
-    """Prints how busy the machine was with work other than this benchmark's (a shared machine)."""
-    after = cpu_seconds()
-    ours = {os.getpid()}
-    for pid, (name, _) in after.items():  # the services and the database are this process's children
-        if "services." in name or "secantus" in name or "beam.smp" in name:
-            ours.add(pid)
-    others = sorted(
-        ((spent - before.get(pid, (name, 0.0))[1], name) for pid, (name, spent) in after.items() if pid not in ours),
-        reverse=True,
-    )
-    total = sum(spent for spent, _ in others)
-    print(f"other processes on this machine used {total / seconds:.2f} of its {os.cpu_count()} cores meanwhile", end="")
-    busiest = [f"{name.strip() or '?'} ({spent / seconds:.2f})" for spent, name in others[:2] if spent > 0.05 * seconds]
-    print(f"; busiest: {', '.join(busiest)}" if busiest else "", "(a disturbed run)" if total > 0.2 * seconds else "")
+class LoadWatch:
+    """Samples, twice a second, the CPU time of every process that is not this benchmark's (the machine
+    is shared): also those that start and end during the run."""
+
+    def __init__(self) -> None:
+        self._first = cpu_seconds()
+        self._last: dict[int, tuple[str, float]] = {}
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.5):
+            self._last.update(cpu_seconds())
+
+    def report(self, seconds: float) -> None:
+        self._done.set()
+        self._thread.join()
+        self._last.update(cpu_seconds())
+        spent: dict[str, float] = {}
+        for pid, (name, total) in self._last.items():
+            if pid == os.getpid() or any(ours in name for ours in ("services.", "secantus", "beam.smp")):
+                continue
+            used = total - self._first.get(pid, (name, 0.0))[1]
+            spent[name.strip() or "?"] = spent.get(name.strip() or "?", 0.0) + used
+        total_used = sum(spent.values())
+        busiest = sorted(((used, name) for name, used in spent.items() if used > 0.05 * seconds), reverse=True)[:2]
+        print(
+            f"other processes on this machine used {total_used / seconds:.2f} of its {os.cpu_count()} cores meanwhile"
+            + (f"; busiest: {', '.join(f'{name} ({used / seconds:.2f})' for used, name in busiest)}" if busiest else "")
+            + (" (a disturbed run)" if total_used > 0.1 * seconds else "")
+        )
 
 
 def database_operations(mongodb_url: str) -> int:
@@ -562,7 +580,7 @@ def main() -> None:
             with services(env, ports, work):
                 print(f"services up (logs in {work}); sending …", flush=True)
                 commands_before = all_db_commands(ports)
-                cpu_before = cpu_seconds()
+                load = LoadWatch()
                 ops_before, clock_before = database_operations(mongodb_url), time.monotonic()
                 sent = asyncio.run(drive(ports["booking"], args.rate, args.seconds, args.warmup, args.seed))
                 waited = asyncio.run(wait_for_outcomes(sent, sink, args.grace))
@@ -571,7 +589,7 @@ def main() -> None:
                 time.sleep(1.0)  # the last records (of sends, of outcomes) are written just after the last mail
                 commands_after = all_db_commands(ports)
             report(sent, sink, args, waited)
-            other_load(cpu_before, busy)
+            load.report(busy)
             accepted = sum(1 for s in sent if s.booking_id is not None)
             per_booking = operations_report(commands_before, commands_after, accepted)
             print(
