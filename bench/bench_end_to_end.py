@@ -427,12 +427,18 @@ class LoadWatch:
 
     def _sample(self) -> None:
         while not self._done.wait(0.5):
-            self._last.update(cpu_seconds())
+            self._update()
+
+    def _update(self) -> None:
+        for pid, (name, total) in cpu_seconds().items():
+            # A process that is exiting has no command line any more: keep the name it had.
+            known = self._last.get(pid, self._first.get(pid, ("", 0.0)))[0]
+            self._last[pid] = (known or name, total)
 
     def report(self, seconds: float) -> None:
         self._done.set()
         self._thread.join()
-        self._last.update(cpu_seconds())
+        self._update()
         spent: dict[str, float] = {}
         for pid, (name, total) in self._last.items():
             if pid == os.getpid() or any(ours in name for ours in ("services.", "secantus", "beam.smp")):
