@@ -36,6 +36,10 @@ from shared.infra.poller import Poller
 
 log = logging.getLogger(__name__)
 
+# Documents cleared in one write at most: a longer write holds up the database's other work (SecantusDB
+# serves one write at a time; a few dozen statements take tens of milliseconds).
+CLEAR_AT_MOST = 32
+
 # What publishing one document's handed-over events came to: all went out (True), some (those listed),
 # or none (the error).
 PublishResult = bool | list[dict[str, Any]] | BaseException
@@ -181,7 +185,7 @@ class OutboxRelay:
             if self._clear_at is None:
                 self._clear_at = loop.time() + self._clear_after
         if self._published and (
-            self._stopping or loop.time() >= (self._clear_at or 0.0) or len(self._published) >= self._batch_size
+            self._stopping or loop.time() >= (self._clear_at or 0.0) or len(self._published) >= CLEAR_AT_MOST
         ):
             published, self._published, self._clear_at = self._published, [], None
             await self._clear_published(published)
