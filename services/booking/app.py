@@ -15,7 +15,7 @@ from services.booking.store import COLLECTION, INDEXES, MongoBookingStore
 from services.topology import ALL_QUEUES, BOOKING_STATUS_QUEUE
 from shared.infra.messaging import Handler
 from shared.infra.ops import add_dead_letter_routes
-from shared.infra.resources import DB, RELAYS, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
+from shared.infra.resources import DB, RATE_LIMITS, RELAYS, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
 from shared.infra.routing import dispatcher
 from shared.infra.settings import Settings
 from shared.infra.web import service_app
@@ -30,6 +30,7 @@ def booking_rules(settings: Settings) -> BookingRules:
         day_start=settings.bookable_from,
         day_end=settings.bookable_until,
         closed=settings.closed_days,
+        phone_countries=settings.sms_countries,
     )
 
 
@@ -39,7 +40,11 @@ async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = MongoBookingStore(app[DB][COLLECTION], on_commit=app[RELAYS][COLLECTION].wake)
     app[DEPS] = Deps(
-        store=store, rules=booking_rules(settings), base_url=settings.public_base_url, scheduler=app[SCHEDULER]
+        store=store,
+        rules=booking_rules(settings),
+        base_url=settings.public_base_url,
+        scheduler=app[SCHEDULER],
+        limits=app[RATE_LIMITS],
     )
     yield
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
+import phonenumbers
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -49,7 +50,7 @@ from shared.text.clean import NOTE_MESSAGE, ONE_LINE_MESSAGE, has_forbidden, nor
 from shared.text.email import normalize_email
 from shared.text.i18n import N_
 from shared.text.localtime import LOCAL_TZ, NonexistentLocalTime, parse_start, to_local
-from shared.text.phone import normalize_phone
+from shared.text.phone import country_of, normalize_phone
 
 MIN_DURATION, MAX_DURATION = 90, 120
 DURATION_CHOICES = (90, 105, 120)  # what the form offers; the API takes any whole number in range
@@ -66,6 +67,8 @@ class BookingRules:
     day_start: time = time(8, 0)
     day_end: time = time(17, 0)
     closed: ClosedDays = DENMARK  # public holidays and the organisation's closing days
+    # Countries whose phone numbers are taken (ISO codes): SMS goes only there (SMS_COUNTRIES).
+    phone_countries: tuple[str, ...] = ("DK",)
 
 
 def earliest_start(now: datetime, rules: BookingRules) -> datetime:
@@ -105,6 +108,7 @@ MESSAGES: dict[str, str] = {
     "start_too_late": N_("Tidspunktet må højst ligge {days} dage ude i fremtiden."),
     "start_duplicate": N_("Samme tidspunkt er angivet to gange."),
     "email": N_("Ugyldig e-mailadresse, fx navn@arbejdsplads.dk."),
+    "phone_country": N_("Vi kan kun sende SMS til telefonnumre fra {countries}. Angiv et sådant nummer."),
     "phone": N_("Telefonnummeret skal være et dansk nummer med 8 cifre eller et internationalt nummer med +landekode."),
     "postcode": N_("Postnummeret skal være 4 cifre."),
     "text_line": ONE_LINE_MESSAGE,
@@ -358,6 +362,8 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
             [s.strip() for s in raw["preferred_starts"]], duration, now=now, rules=rules
         )
         errors.extend(start_errors)
+    if parsed is not None and country_of(parsed.contact.phone) not in rules.phone_countries:
+        errors.append(FieldError("contact.phone", "phone_country", {"countries": _countries(rules.phone_countries)}))
     if errors or parsed is None:
         raise InvalidBooking(errors)
     return BookingDetails(
@@ -371,6 +377,11 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
         notes=parsed.notes,
         language=parsed.language,
     )
+
+
+def _countries(codes: tuple[str, ...]) -> str:
+    """"+45 (DK)", "+45 (DK), +46 (SE)": how a workplace recognises the countries meant."""
+    return ", ".join(f"+{phonenumbers.country_code_for_region(code)} ({code})" for code in codes)
 
 
 # --- the other requests ----------------------------------------------------------------------------------

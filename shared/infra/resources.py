@@ -55,6 +55,7 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
                 "booking_per_address": settings.rate_limit_per_address,
                 "booking_per_email": settings.rate_limit_per_email,
                 "changes_per_booking": settings.rate_limit_changes_per_booking,
+                "availability_per_address": settings.rate_limit_availability_per_address,
                 "admin_failures": settings.rate_limit_admin_failures,
             },
         )

@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "20/hour"  # new bookings per client address
     rate_limit_per_email: str = "5/day"  # new bookings per contact e-mail
     rate_limit_changes_per_booking: str = "10/day"  # moves and cancellations of one booking
+    rate_limit_availability_per_address: str = "120/minute"  # looks at the free times
     rate_limit_admin_failures: str = "10/15 minutes"  # wrong admin credentials per address
     # Proxies whose X-Forwarded-For is believed (CIDRs); the caller's address is the last one not in them.
     trusted_proxies: tuple[str, ...] = ()
@@ -135,8 +136,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("rate_limit_per_address", "rate_limit_per_email", "rate_limit_changes_per_booking",
-                     "rate_limit_admin_failures")
+    @field_validator(
+        "rate_limit_per_address",
+        "rate_limit_per_email",
+        "rate_limit_changes_per_booking",
+        "rate_limit_availability_per_address",
+        "rate_limit_admin_failures",
+    )
     @classmethod
     def _limit(cls, value: str) -> str:
         if value.strip().lower() != "off":
