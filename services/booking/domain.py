@@ -36,6 +36,7 @@ from shared.contracts.events import (
     BookingCancelled,
     BookingCancelledData,
     BookingCancelRequestedData,
+    BookingErasedData,
     BookingNeedsAlternative,
     BookingNeedsAlternativeData,
     BookingRequestedData,
@@ -387,6 +388,7 @@ def _countries(codes: tuple[str, ...]) -> str:
 # --- the other requests ----------------------------------------------------------------------------------
 
 Requester = Literal["workplace", "admin"]
+Eraser = Literal["admin", "retention"]  # who erases a booking's personal data: an admin, or the retention rule
 
 
 @dataclass(frozen=True)
@@ -534,6 +536,7 @@ class Booking:
     cancel_requested_at: datetime | None = None
     reschedule_requested_at: datetime | None = None  # set while a request for a new time is under way
     idempotency: Idempotency | None = None
+    erased_at: datetime | None = None  # when its personal data was erased (the talk stays on record)
 
     @classmethod
     def request(
@@ -604,6 +607,25 @@ class Booking:
         )
         changed = replace(self, reschedule_requested_at=now, updated_at=now, history=(*self.history, entry))
         return Recorded(changed, event)
+
+    def erase(self, *, by: Eraser, now: datetime) -> Recorded | None:
+        """The booking without its personal data, and the ``booking.erased`` event that has every service
+        erase its copy; None when that was done before. Kept: the talk (theme, setting, numbers, time,
+        consultant, postcode and city) and its history, for the record and the statistics."""
+        if self.erased_at is not None:
+            return None
+        event = new_event(BookingErasedData(booking_id=self.id), now=now)
+        entry = HistoryEntry(at=now, status="erased", event_id=str(event.event_id), by=by)
+        erased = replace(
+            self,
+            details=self.details.anonymised(),
+            cancel_reason=None,
+            idempotency=None,  # its request hash is a fingerprint of the personal data
+            erased_at=now,
+            updated_at=now,
+            history=(*self.history, entry),
+        )
+        return Recorded(erased, event)
 
     def apply_outcome(self, event: Outcome) -> Booking | None:
         """The booking after the scheduler's ``event``; None if it changes nothing: an outcome already

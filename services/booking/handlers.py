@@ -14,12 +14,13 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from services.booking.domain import (
     Booking,
     BookingRules,
+    Eraser,
     Idempotency,
     InvalidBooking,
     NotOpen,
@@ -263,6 +264,32 @@ async def _record(deps: Deps, recorded: Recorded) -> Booking:
     if not await deps.store.record_request(recorded.booking, recorded.event):
         raise NotOpen  # closed since it was read
     return recorded.booking
+
+
+# --- personal data: erasure and retention -----------------------------------------------------------------------
+
+
+async def erase(deps: Deps, booking: Booking, *, by: Eraser) -> bool:
+    """Erase the booking's personal data here and (through ``booking.erased``) in every service; the talk
+    stays on record, anonymised. False when it was erased before (nothing more to do)."""
+    erased = booking.erase(by=by, now=deps.clock())
+    return erased is not None and await deps.store.record_erasure(erased.booking, erased.event)
+
+
+async def erase_contact(deps: Deps, email: str) -> list[str]:
+    """Erase every booking of one contact e-mail address; returns their references."""
+    bookings = await deps.store.with_contact_email(email)
+    for booking in bookings:
+        await erase(deps, booking, by="admin")
+    return [booking.id for booking in bookings]
+
+
+async def erase_expired(deps: Deps, keep: timedelta, batch: int = 100) -> int:
+    """The retention rule: erase the personal data of bookings whose talk took place, or that hold no talk
+    (cancelled, never placed), more than ``keep`` ago. Returns how many were erased."""
+    due = await deps.store.due_for_erasure(deps.clock() - keep, batch)
+    erased = [await erase(deps, booking, by="retention") for booking in due]
+    return sum(erased)
 
 
 # --- the scheduler's outcomes ----------------------------------------------------------------------------------

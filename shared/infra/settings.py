@@ -87,6 +87,14 @@ class Settings(BaseSettings):
     # Free times (the booking form and GET /api/v1/availability), computed by the scheduler.
     scheduler_url: str = "http://127.0.0.1:8081"  # the scheduler as the booking service reaches it
     scheduler_timeout_seconds: float = Field(default=3.0, gt=0)
+    notifier_url: str = "http://127.0.0.1:8082"  # the notifier as the booking service reaches it (exports)
+
+    # Personal data: erased this long after the talk took place, or after the booking was cancelled or
+    # last changed without a talk; rendered bodies of sent mail much sooner (what was sent stays listed).
+    retention_days: int = Field(default=365, ge=1)
+    mail_body_retention_days: int = Field(default=30, ge=1)
+    processed_events_retention_days: int = Field(default=30, ge=1)  # the consumers' record of handled event ids
+    retention_check_seconds: float = Field(default=3600.0, gt=0)  # how often the retention rules run
     availability_max_days: int = Field(default=42, ge=1, le=366)  # the longest window one request may ask for
     # How long the scheduler keeps a computed answer; it is used only while the consultants, their days
     # and their own calendars' busy times are still exactly those it was computed from.
