@@ -18,6 +18,13 @@ from shared.infra.settings import Settings
 from tests import backends
 
 TEST_RETRY_DELAYS = (100, 300, 600)
+# Tests post many bookings from one address; the limits have tests of their own (test_security.py).
+NO_RATE_LIMITS = {
+    "rate_limit_per_address": "off",
+    "rate_limit_per_email": "off",
+    "rate_limit_changes_per_booking": "off",
+    "rate_limit_availability_per_address": "off",
+}
 ADMIN_TOKEN = "tests-admin-token-4f6c1e0b9a2d7c83e5f1a6"  # 32+ characters, as the services want
 
 
@@ -45,6 +52,7 @@ def settings(mongodb_url: str, amqp_url: str) -> Settings:
         outbox_poll_seconds=0.2,
         outbox_lease_seconds=2.0,
         shutdown_timeout_seconds=5.0,
+        **NO_RATE_LIMITS,
     )
 
 

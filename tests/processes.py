@@ -35,6 +35,10 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
         "SHUTDOWN_TIMEOUT_SECONDS": str(settings.shutdown_timeout_seconds),
         "HTTP_HOST": "127.0.0.1",
         "LOG_LEVEL": "INFO",
+        "RATE_LIMIT_PER_ADDRESS": settings.rate_limit_per_address,
+        "RATE_LIMIT_PER_EMAIL": settings.rate_limit_per_email,
+        "RATE_LIMIT_CHANGES_PER_BOOKING": settings.rate_limit_changes_per_booking,
+        "RATE_LIMIT_AVAILABILITY_PER_ADDRESS": settings.rate_limit_availability_per_address,
     }
     env.update(overrides)
     return env

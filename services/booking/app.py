@@ -7,15 +7,28 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from services.booking import handlers
 from services.booking.domain import BookingRules
 from services.booking.handlers import HANDLERS, Deps
-from services.booking.http import DEPS, api, pages
+from services.booking.http import DEPS, api, pages, privacy
+from services.booking.personal_data import personal_data_ctx
 from services.booking.scheduler_client import SCHEDULER, scheduler_client_ctx
 from services.booking.store import COLLECTION, INDEXES, MongoBookingStore
 from services.topology import ALL_QUEUES, BOOKING_STATUS_QUEUE
 from shared.infra.messaging import Handler
 from shared.infra.ops import add_dead_letter_routes
-from shared.infra.resources import DB, RELAYS, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
+from shared.infra.poller import Poller
+from shared.infra.resources import (
+    DB,
+    RATE_LIMITS,
+    RELAYS,
+    SETTINGS,
+    amqp_ctx,
+    consumer_ctx,
+    mongo_ctx,
+    poller_ctx,
+    relay_ctx,
+)
 from shared.infra.routing import dispatcher
 from shared.infra.settings import Settings
 from shared.infra.web import service_app
@@ -30,6 +43,7 @@ def booking_rules(settings: Settings) -> BookingRules:
         day_start=settings.bookable_from,
         day_end=settings.bookable_until,
         closed=settings.closed_days,
+        phone_countries=settings.sms_countries,
     )
 
 
@@ -39,9 +53,26 @@ async def deps_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     store = MongoBookingStore(app[DB][COLLECTION], relay=app[RELAYS][COLLECTION])
     app[DEPS] = Deps(
-        store=store, rules=booking_rules(settings), base_url=settings.public_base_url, scheduler=app[SCHEDULER]
+        store=store,
+        rules=booking_rules(settings),
+        base_url=settings.public_base_url,
+        scheduler=app[SCHEDULER],
+        limits=app[RATE_LIMITS],
     )
     yield
+
+
+def retention(app: web.Application) -> Poller:
+    """The retention rule, run periodically: personal data of old bookings is erased by itself
+    (RETENTION_DAYS after the talk, or after the booking was cancelled or last changed without one)."""
+    settings, deps = app[SETTINGS], app[DEPS]
+    keep = timedelta(days=settings.retention_days)
+    return Poller(
+        "retention",
+        lambda: handlers.erase_expired(deps, keep),
+        interval=settings.retention_check_seconds,
+        last_pass=False,
+    )
 
 
 def status_projection(app: web.Application) -> Handler:
@@ -57,11 +88,14 @@ def create_app(settings: Settings) -> web.Application:
             amqp_ctx(ALL_QUEUES),
             relay_ctx(COLLECTION),
             scheduler_client_ctx,
+            personal_data_ctx,
             deps_ctx,
+            poller_ctx(retention),
             consumer_ctx(BOOKING_STATUS_QUEUE, status_projection),
         ]
     )
     add_dead_letter_routes(app, BOOKING_STATUS_QUEUE)
     app.add_routes(api.routes)
+    app.add_routes(privacy.routes)
     app.add_routes(pages.routes)
     return app

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, time, timedelta
 from typing import Annotated, Any, Literal
 
+import phonenumbers
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import PydanticCustomError
 
@@ -35,6 +36,7 @@ from shared.contracts.events import (
     BookingCancelled,
     BookingCancelledData,
     BookingCancelRequestedData,
+    BookingErasedData,
     BookingNeedsAlternative,
     BookingNeedsAlternativeData,
     BookingRequestedData,
@@ -49,7 +51,7 @@ from shared.text.clean import NOTE_MESSAGE, ONE_LINE_MESSAGE, has_forbidden, nor
 from shared.text.email import normalize_email
 from shared.text.i18n import N_
 from shared.text.localtime import LOCAL_TZ, NonexistentLocalTime, parse_start, to_local
-from shared.text.phone import normalize_phone
+from shared.text.phone import country_of, normalize_phone
 
 MIN_DURATION, MAX_DURATION = 90, 120
 DURATION_CHOICES = (90, 105, 120)  # what the form offers; the API takes any whole number in range
@@ -66,6 +68,8 @@ class BookingRules:
     day_start: time = time(8, 0)
     day_end: time = time(17, 0)
     closed: ClosedDays = DENMARK  # public holidays and the organisation's closing days
+    # Countries whose phone numbers are taken (ISO codes): SMS goes only there (SMS_COUNTRIES).
+    phone_countries: tuple[str, ...] = ("DK",)
 
 
 def earliest_start(now: datetime, rules: BookingRules) -> datetime:
@@ -105,6 +109,7 @@ MESSAGES: dict[str, str] = {
     "start_too_late": N_("Tidspunktet må højst ligge {days} dage ude i fremtiden."),
     "start_duplicate": N_("Samme tidspunkt er angivet to gange."),
     "email": N_("Ugyldig e-mailadresse, fx navn@arbejdsplads.dk."),
+    "phone_country": N_("Vi kan kun sende SMS til telefonnumre fra {countries}. Angiv et sådant nummer."),
     "phone": N_("Telefonnummeret skal være et dansk nummer med 8 cifre eller et internationalt nummer med +landekode."),
     "postcode": N_("Postnummeret skal være 4 cifre."),
     "text_line": ONE_LINE_MESSAGE,
@@ -358,6 +363,8 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
             [s.strip() for s in raw["preferred_starts"]], duration, now=now, rules=rules
         )
         errors.extend(start_errors)
+    if parsed is not None and country_of(parsed.contact.phone) not in rules.phone_countries:
+        errors.append(FieldError("contact.phone", "phone_country", {"countries": _countries(rules.phone_countries)}))
     if errors or parsed is None:
         raise InvalidBooking(errors)
     return BookingDetails(
@@ -373,9 +380,15 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
     )
 
 
+def _countries(codes: tuple[str, ...]) -> str:
+    """"+45 (DK)", "+45 (DK), +46 (SE)": how a workplace recognises the countries meant."""
+    return ", ".join(f"+{phonenumbers.country_code_for_region(code)} ({code})" for code in codes)
+
+
 # --- the other requests ----------------------------------------------------------------------------------
 
 Requester = Literal["workplace", "admin"]
+Eraser = Literal["admin", "retention"]  # who erases a booking's personal data: an admin, or the retention rule
 
 
 @dataclass(frozen=True)
@@ -523,6 +536,7 @@ class Booking:
     cancel_requested_at: datetime | None = None
     reschedule_requested_at: datetime | None = None  # set while a request for a new time is under way
     idempotency: Idempotency | None = None
+    erased_at: datetime | None = None  # when its personal data was erased (the talk stays on record)
 
     @classmethod
     def request(
@@ -593,6 +607,25 @@ class Booking:
         )
         changed = replace(self, reschedule_requested_at=now, updated_at=now, history=(*self.history, entry))
         return Recorded(changed, event)
+
+    def erase(self, *, by: Eraser, now: datetime) -> Recorded | None:
+        """The booking without its personal data, and the ``booking.erased`` event that has every service
+        erase its copy; None when that was done before. Kept: the talk (theme, setting, numbers, time,
+        consultant, postcode and city) and its history, for the record and the statistics."""
+        if self.erased_at is not None:
+            return None
+        event = new_event(BookingErasedData(booking_id=self.id), now=now)
+        entry = HistoryEntry(at=now, status="erased", event_id=str(event.event_id), by=by)
+        erased = replace(
+            self,
+            details=self.details.anonymised(),
+            cancel_reason=None,
+            idempotency=None,  # its request hash is a fingerprint of the personal data
+            erased_at=now,
+            updated_at=now,
+            history=(*self.history, entry),
+        )
+        return Recorded(erased, event)
 
     def apply_outcome(self, event: Outcome) -> Booking | None:
         """The booking after the scheduler's ``event``; None if it changes nothing: an outcome already

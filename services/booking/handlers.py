@@ -14,11 +14,13 @@ import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from services.booking.domain import (
     Booking,
     BookingRules,
+    Eraser,
     Idempotency,
     InvalidBooking,
     NotOpen,
@@ -34,10 +36,11 @@ from services.booking.domain import (
     parse_reschedule,
 )
 from services.booking.free_times import FreeSlot, FreeTimesQuery, acceptable
-from services.booking.metrics import BOOKINGS_CREATED, count_invalid
+from services.booking.metrics import BOOKINGS_CREATED, LIMITED, count_invalid
 from services.booking.scheduler_client import FreeSlots, NoScheduler
 from services.booking.store import BookingStore, KeyTaken, ReferenceTaken
 from shared.contracts.models import BookingDetails
+from shared.infra.ratelimit import Verdict
 from shared.infra.routing import Route
 
 REFERENCE_ATTEMPTS = 5
@@ -68,6 +71,25 @@ class OutcomeSignals:
             self._waiting.pop(booking_id, None)
 
 
+class Limits(Protocol):
+    """Counts what an anonymous caller triggers (``shared.infra.ratelimit.RateLimiter``)."""
+
+    async def hit(self, name: str, *identifiers: str) -> Verdict: ...
+
+
+class NoLimits:
+    async def hit(self, name: str, *identifiers: str) -> Verdict:
+        return Verdict(True)
+
+
+class TooMany(Exception):
+    """A limit is reached: try again after ``retry_after`` seconds."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(retry_after)
+        self.retry_after = retry_after
+
+
 @dataclass(frozen=True)
 class Deps:
     store: BookingStore
@@ -76,6 +98,7 @@ class Deps:
     clock: Callable[[], datetime] = utc_now
     scheduler: FreeSlots = field(default_factory=NoScheduler)  # asked for free times (SCHEDULER_URL)
     outcomes: OutcomeSignals = field(default_factory=OutcomeSignals)
+    limits: Limits = field(default_factory=NoLimits)  # RATE_LIMIT_* (per address, per e-mail, per booking)
 
 
 @dataclass(frozen=True)
@@ -106,15 +129,22 @@ class Requested:
 # --- use cases -----------------------------------------------------------------------------------------------
 
 
-async def request_booking(deps: Deps, raw: object, *, channel: Channel, key: str | None = None) -> Requested:
+async def request_booking(
+    deps: Deps, raw: object, *, channel: Channel, key: str | None = None, client: str | None = None
+) -> Requested:
     """Validate a booking request and store it with its ``booking.requested`` event.
 
     With an Idempotency-Key, the same request sent again gets the booking stored the first time
-    (``replayed``), nothing is stored twice; the same key with another body is up to the ``channel``."""
+    (``replayed``), nothing is stored twice; the same key with another body is up to the ``channel``.
+    Every valid request counts against the limits per ``client`` address and per contact e-mail
+    (``TooMany`` past them); ``client=None`` (an admin) is not limited."""
     now = deps.clock()
     with _counting_refusals():
         check_idempotency_key(key)
         details = parse_booking(raw, now=now, rules=deps.rules)
+    if client is not None:
+        await _within(deps, "booking_per_address", client)
+        await _within(deps, "booking_per_email", details.contact.email.lower())
     idempotency = Idempotency(channel.key_prefix + key, request_hash(raw)) if key is not None else None
     try:
         booking = await _store_new(deps, details, now, idempotency)
@@ -169,9 +199,12 @@ async def await_outcome(deps: Deps, booking: Booking, *, wait: float, poll: floa
     return booking
 
 
-async def free_times(deps: Deps, query: FreeTimesQuery) -> list[FreeSlot]:
+async def free_times(deps: Deps, query: FreeTimesQuery, *, client: str | None = None) -> list[FreeSlot]:
     """The free times for the query, as the scheduler finds them, that the intake would accept as desired
-    starts; raises ``SchedulerUnavailable`` when the scheduler cannot tell."""
+    starts; raises ``SchedulerUnavailable`` when the scheduler cannot tell. Each look counts against
+    the limit per ``client`` address (``TooMany`` past it)."""
+    if client is not None:
+        await _within(deps, "availability_per_address", client)
     slots = await deps.scheduler.free_slots(query)
     return acceptable(slots, query.duration_minutes, now=deps.clock(), rules=deps.rules)
 
@@ -193,6 +226,8 @@ async def cancel(deps: Deps, booking: Booking, *, by: Requester, reason: object)
     """Ask the scheduler to cancel (``booking.cancel_requested``); refused once cancelled or cancelling."""
     with _counting_refusals():
         text = parse_reason(reason)
+    if by == "workplace":
+        await _within(deps, "changes_per_booking", booking.id)
     return await _record(deps, booking.request_cancel(by=by, reason=text, now=deps.clock()))
 
 
@@ -204,7 +239,16 @@ async def reschedule(deps: Deps, booking: Booking, raw: object, *, by: Requester
         request = parse_reschedule(
             raw, duration_minutes=booking.details.duration_minutes, by=by, now=now, rules=deps.rules
         )
+    if by == "workplace":
+        await _within(deps, "changes_per_booking", booking.id)
     return await _record(deps, booking.request_reschedule(request, now=now))
+
+
+async def _within(deps: Deps, limit: str, identifier: str) -> None:
+    verdict = await deps.limits.hit(limit, identifier)
+    if not verdict.allowed:
+        LIMITED.labels(limit).inc()
+        raise TooMany(verdict.retry_after)
 
 
 @contextmanager
@@ -221,6 +265,32 @@ async def _record(deps: Deps, recorded: Recorded) -> Booking:
     if not await deps.store.record_request(recorded.booking, recorded.event):
         raise NotOpen  # closed since it was read
     return recorded.booking
+
+
+# --- personal data: erasure and retention -----------------------------------------------------------------------
+
+
+async def erase(deps: Deps, booking: Booking, *, by: Eraser) -> bool:
+    """Erase the booking's personal data here and (through ``booking.erased``) in every service; the talk
+    stays on record, anonymised. False when it was erased before (nothing more to do)."""
+    erased = booking.erase(by=by, now=deps.clock())
+    return erased is not None and await deps.store.record_erasure(erased.booking, erased.event)
+
+
+async def erase_contact(deps: Deps, email: str) -> list[str]:
+    """Erase every booking of one contact e-mail address; returns their references."""
+    bookings = await deps.store.with_contact_email(email)
+    for booking in bookings:
+        await erase(deps, booking, by="admin")
+    return [booking.id for booking in bookings]
+
+
+async def erase_expired(deps: Deps, keep: timedelta, batch: int = 100) -> int:
+    """The retention rule: erase the personal data of bookings whose talk took place, or that hold no talk
+    (cancelled, never placed), more than ``keep`` ago. Returns how many were erased."""
+    due = await deps.store.due_for_erasure(deps.clock() - keep, batch)
+    erased = [await erase(deps, booking, by="retention") for booking in due]
+    return sum(erased)
 
 
 # --- the scheduler's outcomes ----------------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from prometheus_client import Counter
 from services.booking.domain import FieldError
 
 BOOKINGS_CREATED = Counter("booking_requests_created_total", "Booking requests stored", ["channel"])
+LIMITED = Counter("booking_rate_limited_total", "Requests refused by a rate limit, by limit", ["limit"])
+HONEYPOT = Counter("booking_honeypot_total", "Form posts that filled in the field only robots see")
 VALIDATION_FAILURES = Counter("booking_validation_failures_total", "Rejected booking input, by field", ["field"])
 
 

@@ -29,6 +29,7 @@ INDEXES = {
         IndexModel([("idempotency_key", 1)], unique=True, sparse=True),
         IndexModel([("created_at", -1)]),
         IndexModel([("status", 1), ("created_at", -1)]),
+        IndexModel([("details.contact.email", 1)]),  # erasure and export by e-mail address
     ],
 }
 
@@ -61,6 +62,17 @@ class BookingStore(Protocol):
     async def record_outcome(self, change: OutcomeChange) -> bool:
         """Apply a scheduler's outcome to the stored booking, without reading it first, unless it has
         that outcome, or a newer one, already (or does not exist); False then."""
+
+    async def record_erasure(self, booking: Booking, event: Event) -> bool:
+        """Store the erased booking (its personal data replaced) with its event; False if it was erased
+        meanwhile."""
+
+    async def with_contact_email(self, email: str) -> Sequence[Booking]:
+        """The bookings whose contact has this e-mail address (any case)."""
+
+    async def due_for_erasure(self, before: datetime, limit: int) -> Sequence[Booking]:
+        """Bookings not erased yet whose talk ended before ``before``, or that hold no talk (cancelled,
+        or never placed) and last changed before it."""
 
 
 class MongoBookingStore:
@@ -139,6 +151,46 @@ class MongoBookingStore:
         return result.modified_count == 1
 
 
+    async def record_erasure(self, booking: Booking, event: Event) -> bool:
+        entry = booking.history[-1]
+        update = merge_updates(
+            {
+                "$set": {
+                    "details": booking.details.model_dump(mode="python"),
+                    "cancel_reason": None,
+                    "erased_at": booking.erased_at,
+                    "updated_at": booking.updated_at,
+                },
+                "$unset": {"idempotency_key": "", "request_hash": ""},
+                "$push": {"history": _entry(entry)},
+            },
+            outbox_update([event], entry.at),
+        )
+        result = await self._bookings.update_one({"_id": booking.id, "erased_at": None}, update)
+        if result.modified_count != 1:
+            return False
+        self._on_commit()
+        return True
+
+    async def with_contact_email(self, email: str) -> Sequence[Booking]:
+        # Stored addresses are normalised (domain lower-cased); the local part is matched as given too.
+        cursor = self._bookings.find({"details.contact.email": {"$in": _spellings(email)}}, {"outbox": 0})
+        return [_booking(document) async for document in cursor]
+
+    async def due_for_erasure(self, before: datetime, limit: int) -> Sequence[Booking]:
+        query = {
+            "erased_at": None,
+            "$or": [{"slot.end": {"$lt": before}}, {"slot": None, "updated_at": {"$lt": before}}],
+        }
+        cursor = self._bookings.find(query, {"outbox": 0}).limit(limit)
+        return [_booking(document) async for document in cursor]
+
+
+def _spellings(email: str) -> list[str]:
+    local, _, domain = email.strip().rpartition("@")
+    return sorted({email.strip(), f"{local}@{domain.lower()}", email.strip().lower()})
+
+
 # Which field a request sets, by the status its history entry records.
 _REQUEST_MARKERS = {"cancel_requested": "cancel_requested_at", "reschedule_requested": "reschedule_requested_at"}
 
@@ -210,6 +262,7 @@ def _booking(document: Document) -> Booking:
         cancel_requested_at=document.get("cancel_requested_at"),
         reschedule_requested_at=document.get("reschedule_requested_at"),
         idempotency=Idempotency(key, document.get("request_hash") or "") if key is not None else None,
+        erased_at=document.get("erased_at"),
     )
 
 

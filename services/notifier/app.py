@@ -10,6 +10,7 @@ from datetime import timedelta
 import aiohttp
 from aiohttp import web
 
+from services.notifier import handlers
 from services.notifier.handlers import HANDLERS, Deps
 from services.notifier.http import api
 from services.notifier.mailer import SmtpMailer
@@ -19,7 +20,8 @@ from services.notifier.store import INDEXES, MongoDeliveryStore
 from services.topology import ALL_QUEUES, NOTIFIER_QUEUE
 from shared.infra.messaging import Handler
 from shared.infra.ops import add_dead_letter_routes
-from shared.infra.resources import DB, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx
+from shared.infra.poller import Poller
+from shared.infra.resources import DB, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, poller_ctx
 from shared.infra.routing import dispatcher
 from shared.infra.settings import Settings
 from shared.infra.web import service_app
@@ -60,6 +62,18 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
         await mailer.close()
 
 
+def mail_retention(app: web.Application) -> Poller:
+    """The texts of sent mail are removed MAIL_BODY_RETENTION_DAYS after sending (the list stays)."""
+    settings, deps = app[SETTINGS], app[api.DEPS]
+    keep = timedelta(days=settings.mail_body_retention_days)
+    return Poller(
+        "mail retention",
+        lambda: handlers.erase_old_bodies(deps, keep),
+        interval=settings.retention_check_seconds,
+        last_pass=False,
+    )
+
+
 def notifier_handler(app: web.Application) -> Handler:
     return dispatcher(HANDLERS, app[api.DEPS])
 
@@ -70,6 +84,7 @@ def create_app(settings: Settings) -> web.Application:
         [
             mongo_ctx(INDEXES),
             sender_ctx,
+            poller_ctx(mail_retention),
             amqp_ctx(ALL_QUEUES),
             consumer_ctx(NOTIFIER_QUEUE, notifier_handler),
         ]

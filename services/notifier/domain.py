@@ -2,7 +2,7 @@
 them, and the reminder before a talk.
 
 A **delivery** is one message to one recipient on one channel for one event; its id is
-``event_id|channel|recipient``, so storing the same event's messages again adds nothing and a
+``event_id|channel|kind``, so storing the same event's messages again adds nothing and a
 redelivered event is never sent twice. The rendered message is stored with it: every attempt sends
 exactly what was decided when the event arrived. Its life: *pending* (due at ``next_attempt_at``),
 then *sent*, or after a passing failure *pending* again a growing delay later, until the delays are
@@ -25,7 +25,8 @@ from shared.contracts.models import BookingDetails, Slot
 LEASE = timedelta(seconds=60)
 
 Channel = Literal["email", "sms"]
-Status = Literal["pending", "sent", "failed"]
+# "dropped": never sent, because the booking's personal data was erased before it went out.
+Status = Literal["pending", "sent", "failed", "dropped"]
 ReminderStatus = Literal["pending", "sending", "sent", "skipped", "cancelled"]
 
 
@@ -95,8 +96,10 @@ Outcome = Sent | Retry | Failed
 # --- deliveries ----------------------------------------------------------------------------------------
 
 
-def delivery_id(event_id: str, channel: Channel, recipient: str) -> str:
-    return f"{event_id}|{channel}|{recipient}"
+def delivery_id(event_id: str, channel: Channel, kind: str) -> str:
+    """One event's message of one kind on one channel (an event has at most one of each). The recipient
+    is not part of it: an id outlives an erasure of the recipient's address."""
+    return f"{event_id}|{channel}|{kind}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,7 +135,7 @@ class Delivery(DeliverySummary):
         """A pending delivery, due at once."""
         channel = channel_of(message)
         return cls(
-            id=delivery_id(event_id, channel, message.to),
+            id=delivery_id(event_id, channel, message.kind),
             event_id=event_id,
             booking_id=booking_id,
             channel=channel,

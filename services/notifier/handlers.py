@@ -17,6 +17,7 @@ from services.notifier.domain import Delivery, DeliverySummary, Outgoing, Remind
 from services.notifier.store import DeliveryStore
 from shared.contracts.events import (
     BookingCancelled,
+    BookingErased,
     BookingNeedsAlternative,
     BookingRequested,
     BookingRescheduled,
@@ -81,12 +82,19 @@ async def on_cancelled(deps: Deps, event: BookingCancelled) -> None:
     await asyncio.gather(_store(deps, event, messages, now), deps.store.drop_reminder(data.booking_id, data.sequence))
 
 
+async def on_erased(deps: Deps, event: BookingErased) -> None:
+    """The booking's personal data is erased: its pending messages are dropped (already sent ones are not
+    recalled), every stored message's text and recipient removed, its reminder cancelled for good."""
+    await deps.store.erase_booking(event.data.booking_id)
+
+
 HANDLERS: dict[str, Route[Deps]] = {
     "booking.requested": on_requested,
     "booking.scheduled": on_scheduled,
     "booking.needs_alternative": on_needs_alternative,
     "booking.rescheduled": on_rescheduled,
     "booking.cancelled": on_cancelled,
+    "booking.erased": on_erased,
 }
 
 
@@ -97,6 +105,11 @@ async def list_deliveries(
     deps: Deps, status: Status | None, booking_id: str | None, limit: int
 ) -> list[DeliverySummary]:
     return await deps.store.list(status, booking_id, limit)
+
+
+async def erase_old_bodies(deps: Deps, keep: timedelta) -> int:
+    """The retention rule for mail: texts of messages sent more than ``keep`` ago are removed."""
+    return await deps.store.erase_sent_bodies(deps.clock() - keep)
 
 
 async def retry_delivery(deps: Deps, delivery_id: str) -> bool:

@@ -77,13 +77,15 @@ class SmsProvider(Protocol):
 
 
 class LogSms:
-    """Writes each SMS to the log instead of sending it (local runs and tests)."""
+    """Writes each SMS to the log instead of sending it (local runs and tests; the text at DEBUG)."""
 
     def __init__(self, logger: logging.Logger | None = None) -> None:
         self._log = logger or log
 
     async def send(self, to: str, text: str) -> None:
-        self._log.info("SMS to %s (%d part(s)): %s", to, sms_segments(text), text)
+        # Who and what only at DEBUG: no phone numbers or message texts in the logs at INFO.
+        self._log.info("SMS written to the log instead of sent (%d part(s))", sms_segments(text))
+        self._log.debug("SMS to %s: %s", to, text)
 
 
 class GatewayApiSms:

@@ -44,6 +44,7 @@ INDEXES = {
     "deliveries": [
         IndexModel([("status", 1), ("next_attempt_at", 1)]),
         IndexModel([("booking_id", 1)]),
+        IndexModel([("to", 1)]),  # the export of one person's data
     ],
     "reminders": [IndexModel([("status", 1), ("due_at", 1)])],
 }
@@ -108,6 +109,16 @@ class DeliveryStore(Protocol):
     async def claim_reminder(self, now: datetime) -> Reminder | None:
         """One due reminder, leased to the caller (or one whose sender died mid-way)."""
         ...
+
+    async def erase_booking(self, booking_id: str) -> None:
+        """Erase what is stored about the booking: its pending messages are dropped (never sent), every
+        message's text and recipient is removed, its reminder is cancelled for good."""
+
+    async def erase_sent_bodies(self, sent_before: datetime) -> int:
+        """Remove the texts of messages sent before ``sent_before`` (the list of what was sent stays)."""
+
+    async def to_recipient(self, address: str) -> Sequence[DeliverySummary]:
+        """Every delivery to this address (the export of one person's data)."""
 
     async def reminder_done(self, reminder: Reminder, status: ReminderStatus) -> None:
         """The claimed reminder's messages are stored (``sent``) or it came too late (``skipped``)."""
@@ -259,6 +270,36 @@ class MongoDeliveryStore:
             {"_id": reminder.booking_id, "sequence": reminder.sequence, "status": "sending"},
             {"$set": {"status": status, "lease_until": None}},
         )
+
+
+    # --- personal data ---------------------------------------------------------------------------------
+
+    async def erase_booking(self, booking_id: str) -> None:
+        await self.deliveries.update_many(
+            {"booking_id": booking_id, "status": "pending"}, {"$set": {"status": "dropped", "claim": None}}
+        )
+        await self.deliveries.update_many({"booking_id": booking_id}, {"$set": {"to": ""}, "$unset": {"message": ""}})
+        reminder = await self.reminders.find_one({"_id": booking_id}, {"booking": 1})
+        # A tombstone with the highest sequence: no later event brings the reminder (and its data) back.
+        fields: Document = {"status": "cancelled", "sequence": ERASED_SEQUENCE, "status_url": ""}
+        if reminder is not None and reminder.get("booking"):
+            anonymised = BookingDetails.model_validate(reminder["booking"]).anonymised()
+            fields["booking"] = anonymised.model_dump(mode="python")
+        await self.reminders.update_one({"_id": booking_id}, {"$set": fields}, upsert=True)
+
+    async def erase_sent_bodies(self, sent_before: datetime) -> int:
+        result = await self.deliveries.update_many(
+            {"status": "sent", "sent_at": {"$lt": sent_before}, "message": {"$exists": True}},
+            {"$unset": {"message": ""}},
+        )
+        return result.modified_count
+
+    async def to_recipient(self, address: str) -> Sequence[DeliverySummary]:
+        docs = await self.deliveries.find({"to": address}, {"message.html": 0, "message.calendar": 0}).to_list()
+        return [DeliverySummary(**_summary_fields(doc)) for doc in docs]
+
+
+ERASED_SEQUENCE = 2**31 - 1
 
 
 def _outcome_fields(outcome: Outcome) -> Document:

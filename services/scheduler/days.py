@@ -76,6 +76,15 @@ class Day:
         return dataclasses.replace(self, talks=tuple(t for t in self.talks if stays(t)))
 
 
+    def anonymised(self, booking_id: str) -> Day:
+        """The day with the booking's talks kept but without who booked them (erasure)."""
+        talks = tuple(
+            dataclasses.replace(t, location="", contact="", notes="") if t.booking_id == booking_id else t
+            for t in self.talks
+        )
+        return dataclasses.replace(self, talks=talks)
+
+
 def calendar_of(days: Iterable[Day]) -> DictCalendar:
     """The talks of ``days`` as the slot search reads them."""
     calendar = DictCalendar()

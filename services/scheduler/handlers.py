@@ -41,6 +41,7 @@ from services.scheduler.store import (
 )
 from shared.contracts.events import (
     BookingCancelRequested,
+    BookingErased,
     BookingRequested,
     BookingRescheduleRequested,
     Event,
@@ -123,10 +124,19 @@ async def on_reschedule_requested(deps: Deps, event: BookingRescheduleRequested)
     await _finish(deps, claim, event, outcome)
 
 
+async def on_erased(deps: Deps, event: BookingErased) -> None:
+    """Erase the scheduler's copy of the booking's personal data: the placement's details, and who and
+    where in the consultant's days (the calendar feed). The talk itself stays, anonymised."""
+    claim = await _claim_existing(deps, event.data.booking_id, deps.clock())  # waits for its request
+    await _anonymise_talks(deps, claim.placement.booking_id)
+    await deps.placements.erase(claim)
+
+
 HANDLERS: dict[str, Route[Deps]] = {
     "booking.requested": on_requested,
     "booking.cancel_requested": on_cancel_requested,
     "booking.reschedule_requested": on_reschedule_requested,
+    "booking.erased": on_erased,
 }
 
 
@@ -221,6 +231,17 @@ async def _release_talks(deps: Deps, booking_id: str, keep: Slot | None) -> None
         for day in await deps.calendar.days_holding(booking_id):
             remaining = day.without(booking_id, keep)
             if len(remaining.talks) < len(day.talks) and not await deps.calendar.write_day(remaining):
+                dirty = True
+        if not dirty:
+            return
+    raise ReservationConflict(booking_id)
+
+
+async def _anonymise_talks(deps: Deps, booking_id: str) -> None:
+    for _ in range(MAX_ATTEMPTS):
+        dirty = False
+        for day in await deps.calendar.days_holding(booking_id):
+            if not await deps.calendar.write_day(day.anonymised(booking_id)):
                 dirty = True
         if not dirty:
             return

@@ -51,7 +51,10 @@ INDEXES = {
         # A placement's days (load_days) and free times' run of days, of all consultants at once.
         IndexModel([("day", 1)]),
     ],
-    PLACEMENTS: [IndexModel(OUTBOX_INDEXES)],
+    PLACEMENTS: [
+        IndexModel(OUTBOX_INDEXES),
+        IndexModel([("booking.contact.email", 1)]),  # export by e-mail address
+    ],
 }
 
 
@@ -83,6 +86,12 @@ class PlacementStore(Protocol):
     async def release(self, claim: Claim) -> None:
         """Give the lease back, changing nothing."""
         ...
+
+    async def erase(self, claim: Claim) -> None:
+        """Replace the booking's details by their anonymised form and give the lease back (erasure)."""
+
+    async def with_contact_email(self, email: str) -> Sequence[Placement]:
+        """The placements whose booking's contact has this e-mail address."""
 
     async def finish(self, claim: Claim, outcome: Outcome) -> bool:
         """Store the new placement and its event in one write and give the lease back; False if
@@ -187,6 +196,16 @@ class MongoPlacementStore:
 
     async def release(self, claim: Claim) -> None:
         await self.placements.update_one({"_id": claim.placement.booking_id, "claim": claim.token}, {"$set": FREE})
+
+    async def erase(self, claim: Claim) -> None:
+        anonymised = claim.placement.booking.anonymised().model_dump(mode="python")
+        await self.placements.update_one(
+            {"_id": claim.placement.booking_id, "claim": claim.token}, {"$set": {"booking": anonymised, **FREE}}
+        )
+
+    async def with_contact_email(self, email: str) -> Sequence[Placement]:
+        cursor = self.placements.find({"booking.contact.email": email}, {"outbox": 0})
+        return [_placement_of(doc) async for doc in cursor]
 
     async def finish(self, claim: Claim, outcome: Outcome) -> bool:
         placement, event = outcome.placement, outcome.event

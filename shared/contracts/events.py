@@ -102,6 +102,13 @@ class BookingRescheduledData(_Data):
     revision: int = 0
 
 
+class BookingErasedData(_Data):
+    """An admin (or the retention rule) erased the booking's personal data: every service erases its
+    copy. The talk itself stays on record, anonymised (``BookingDetails.anonymised``)."""
+
+    booking_id: str
+
+
 # --- envelopes -------------------------------------------------------------------------------------
 
 
@@ -140,6 +147,11 @@ class BookingRescheduled(_Envelope):
     data: BookingRescheduledData
 
 
+class BookingErased(_Envelope):
+    type: Literal["booking.erased"] = "booking.erased"
+    data: BookingErasedData
+
+
 Event = Annotated[
     BookingRequested
     | BookingScheduled
@@ -147,7 +159,8 @@ Event = Annotated[
     | BookingCancelRequested
     | BookingCancelled
     | BookingRescheduleRequested
-    | BookingRescheduled,
+    | BookingRescheduled
+    | BookingErased,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -160,6 +173,7 @@ _DATA_TO_EVENT: dict[type[_Data], type[_Envelope]] = {
     BookingCancelledData: BookingCancelled,
     BookingRescheduleRequestedData: BookingRescheduleRequested,
     BookingRescheduledData: BookingRescheduled,
+    BookingErasedData: BookingErased,
 }
 
 

@@ -44,6 +44,17 @@ class BookingDetails(_Value):
     notes: str = ""
     language: Language = "da"
 
+    def anonymised(self) -> BookingDetails:
+        """The talk without who asked for it: no contact, workplace name or address, nor notes (the
+        postcode and city, the theme and the numbers stay, for the record and the statistics)."""
+        return self.model_copy(
+            update={
+                "workplace": self.workplace.model_copy(update={"name": "", "address": ""}),
+                "contact": Contact(name="", email="", phone=""),
+                "notes": "",
+            }
+        )
+
 
 class ConsultantRef(_Value):
     id: str

@@ -10,12 +10,14 @@ from typing import Any
 
 from aiohttp import web
 
+from shared.text.email import normalize_email
 from shared.text.i18n import N_, Language, language_of, shared_catalogue
 
 RETRY_AFTER_SECONDS = 5
 UNAVAILABLE = N_("Tjenesten er midlertidigt utilgængelig. Prøv igen om lidt.")
 MALFORMED_JSON = N_("Ugyldig JSON.")
 WHOLE_NUMBER = N_("Skal være et helt tal.")
+INVALID_EMAIL = N_("Ugyldig e-mailadresse.")
 TOO_MANY = N_("For mange forsøg på kort tid. Prøv igen om {minutes} minut(ter).")
 # Errors aiohttp raises by itself, in the users' words.
 _ERROR_TEXTS: dict[int, tuple[str, str]] = {
@@ -86,3 +88,13 @@ def too_many(request: web.Request, retry_after: int, field: str = "") -> web.HTT
     """429 with ``Retry-After`` and the wait in plain words."""
     minutes = max(1, -(-retry_after // 60))
     return json_error(429, field, text(request, TOO_MANY, minutes=minutes), **{"Retry-After": str(retry_after)})
+
+
+def email_of(request: web.Request, value: object, field: str = "email") -> str:
+    """``value`` as a normalised e-mail address; 422 naming ``field`` otherwise."""
+    try:
+        if not isinstance(value, str):
+            raise ValueError(value)
+        return normalize_email(value)
+    except ValueError:
+        raise json_error(422, field, text(request, INVALID_EMAIL)) from None

@@ -359,3 +359,23 @@ async def replay_parked(channel: AbstractChannel, queue: ConsumerQueue, limit: i
         await message.ack()
         replayed += 1
     return replayed
+
+
+async def drop_parked(channel: AbstractChannel, queue: ConsumerQueue, correlation_ids: set[str]) -> int:
+    """Remove the parked messages about these bookings (their personal data is being erased); the others
+    stay parked, as they were. Returns how many were removed."""
+    parked = await channel.declare_queue(queue.parked, passive=True)
+    waiting = parked.declaration_result.message_count or 0
+    kept: list[AbstractIncomingMessage] = []
+    dropped = 0
+    try:
+        while len(kept) + dropped < waiting and (message := await parked.get(no_ack=False, fail=False)) is not None:
+            if message.correlation_id in correlation_ids:
+                await message.ack()
+                dropped += 1
+            else:
+                kept.append(message)
+        return dropped
+    finally:
+        for message in kept:
+            await message.nack(requeue=True)

@@ -29,7 +29,7 @@ class Poller:
         (seconds, or a coroutine that works it out; ``fallback`` if that fails). ``gather`` is a short
         pause between passes that did find work (lets a batch build up). ``last_pass``: one more pass
         after ``stop``, so what was stored before shutdown is handled now."""
-        self._name = name
+        self.name = name
         self._pass = one_pass
         self._interval = interval
         self._gather = gather
@@ -52,7 +52,7 @@ class Poller:
             try:
                 done = await self._pass()
             except Exception:
-                log.exception("%s: pass failed; will try again", self._name)
+                log.exception("%s: pass failed; will try again", self.name)
                 done = 0
             if done == 0:
                 with contextlib.suppress(TimeoutError):
@@ -70,5 +70,5 @@ class Poller:
         try:
             return await self._interval()
         except Exception:
-            log.exception("%s: could not work out the next pause", self._name)
+            log.exception("%s: could not work out the next pause", self.name)
             return self._fallback

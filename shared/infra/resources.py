@@ -15,17 +15,20 @@ from datetime import timedelta
 import aio_pika
 from aio_pika.abc import AbstractRobustConnection
 from aiohttp import web
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts.topology import ConsumerQueue, declare_topology
 from shared.infra.messaging import Consumer, Handler, Publisher
 from shared.infra.mongo import Document, IndexSpec, create_client, ensure_indexes
 from shared.infra.outbox import OutboxRelay
+from shared.infra.poller import Poller
 from shared.infra.ratelimit import COLLECTION as RATE_LIMIT_COLLECTION
 from shared.infra.ratelimit import INDEXES as RATE_LIMIT_INDEXES
 from shared.infra.ratelimit import RateLimiter
 from shared.infra.settings import Settings
+
+PROCESSED_EVENTS = "processed_events"
 
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
 
@@ -46,7 +49,8 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
         settings = app[SETTINGS]
         client = create_client(settings)
         db = client[settings.mongodb_db]
-        await ensure_indexes(db, {**indexes, **RATE_LIMIT_INDEXES})
+        processed = timedelta(days=settings.processed_events_retention_days)
+        await ensure_indexes(db, {**indexes, **RATE_LIMIT_INDEXES, **processed_events_indexes(processed)})
         app[MONGO_CLIENT] = client
         app[DB] = db
         app[RATE_LIMITS] = RateLimiter(
@@ -55,6 +59,7 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
                 "booking_per_address": settings.rate_limit_per_address,
                 "booking_per_email": settings.rate_limit_per_email,
                 "changes_per_booking": settings.rate_limit_changes_per_booking,
+                "availability_per_address": settings.rate_limit_availability_per_address,
                 "admin_failures": settings.rate_limit_admin_failures,
             },
         )
@@ -62,6 +67,11 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
         await client.close()
 
     return ctx
+
+
+def processed_events_indexes(keep: timedelta) -> IndexSpec:
+    """The consumers' record of handled event ids expires: a redelivery comes within minutes, not weeks."""
+    return {PROCESSED_EVENTS: [IndexModel([("at", 1)], expireAfterSeconds=int(keep.total_seconds()))]}
 
 
 def amqp_ctx(queues: Sequence[ConsumerQueue]) -> CleanupCtx:
@@ -124,7 +134,7 @@ def consumer_ctx(
             channel=channel,
             queue=queue,
             handler=make_handler(app),
-            processed=app[DB]["processed_events"] if records_processed else None,
+            processed=app[DB][PROCESSED_EVENTS] if records_processed else None,
             retry_delays_ms=settings.retry_delays_ms,
             max_wait_seconds=settings.unavailable_max_wait_seconds,
         )
@@ -134,5 +144,21 @@ def consumer_ctx(
         await consumer.stop(timeout=settings.shutdown_timeout_seconds)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(channel.close(), 5)
+
+    return ctx
+
+
+def poller_ctx(make: Callable[[web.Application], Poller]) -> CleanupCtx:
+    """Run a background ``Poller`` (built from the app's resources) for the app's life; on shutdown it
+    stops, and a pass under way is cut off (what it did not finish is done on the next start)."""
+
+    async def ctx(app: web.Application) -> AsyncIterator[None]:
+        poller = make(app)
+        task = asyncio.create_task(poller.run(), name=poller.name)
+        yield
+        poller.stop()
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
     return ctx

@@ -72,6 +72,7 @@ class Settings(BaseSettings):
     rate_limit_per_address: str = "20/hour"  # new bookings per client address
     rate_limit_per_email: str = "5/day"  # new bookings per contact e-mail
     rate_limit_changes_per_booking: str = "10/day"  # moves and cancellations of one booking
+    rate_limit_availability_per_address: str = "120/minute"  # looks at the free times
     rate_limit_admin_failures: str = "10/15 minutes"  # wrong admin credentials per address
     # Proxies whose X-Forwarded-For is believed (CIDRs); the caller's address is the last one not in them.
     trusted_proxies: tuple[str, ...] = ()
@@ -93,6 +94,14 @@ class Settings(BaseSettings):
     # Free times (the booking form and GET /api/v1/availability), computed by the scheduler.
     scheduler_url: str = "http://127.0.0.1:8081"  # the scheduler as the booking service reaches it
     scheduler_timeout_seconds: float = Field(default=3.0, gt=0)
+    notifier_url: str = "http://127.0.0.1:8082"  # the notifier as the booking service reaches it (exports)
+
+    # Personal data: erased this long after the talk took place, or after the booking was cancelled or
+    # last changed without a talk; rendered bodies of sent mail much sooner (what was sent stays listed).
+    retention_days: int = Field(default=365, ge=1)
+    mail_body_retention_days: int = Field(default=30, ge=1)
+    processed_events_retention_days: int = Field(default=30, ge=1)  # the consumers' record of handled event ids
+    retention_check_seconds: float = Field(default=3600.0, gt=0)  # how often the retention rules run
     availability_max_days: int = Field(default=42, ge=1, le=366)  # the longest window one request may ask for
     # How long the scheduler keeps a computed answer; it is used only while the consultants, their days
     # and their own calendars' busy times are still exactly those it was computed from.
@@ -144,8 +153,13 @@ class Settings(BaseSettings):
             )
         return value
 
-    @field_validator("rate_limit_per_address", "rate_limit_per_email", "rate_limit_changes_per_booking",
-                     "rate_limit_admin_failures")
+    @field_validator(
+        "rate_limit_per_address",
+        "rate_limit_per_email",
+        "rate_limit_changes_per_booking",
+        "rate_limit_availability_per_address",
+        "rate_limit_admin_failures",
+    )
     @classmethod
     def _limit(cls, value: str) -> str:
         if value.strip().lower() != "off":

@@ -47,7 +47,7 @@ from pymongo import AsyncMongoClient
 from shared.infra.settings import Settings
 from shared.text.ical import booking_uid
 from tests import backends
-from tests.conftest import ADMIN_TOKEN, TEST_RETRY_DELAYS
+from tests.conftest import ADMIN_TOKEN, NO_RATE_LIMITS, TEST_RETRY_DELAYS
 from tests.dates import closed
 from tests.mailbox import Mailbox, Received
 from tests.polling import eventually
@@ -144,6 +144,7 @@ async def stack(tmp_path: Path) -> AsyncIterator[Stack]:
             outbox_poll_seconds=0.2,
             outbox_lease_seconds=2.0,
             shutdown_timeout_seconds=5.0,
+            **NO_RATE_LIMITS,
         )
         common = {"LOG_LEVEL": "INFO", "UNAVAILABLE_MAX_WAIT_SECONDS": "2"}
         booking = ServiceProcess("booking", settings, logs, **common)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import datetime
 
 from services.booking.domain import Booking, OutcomeChange
 from services.booking.store import KeyTaken, ReferenceTaken
@@ -63,6 +64,23 @@ class FakeBookingStore:
             return False
         self.bookings[change.booking_id] = changed
         return True
+
+    async def record_erasure(self, booking: Booking, event: Event) -> bool:
+        stored = self.bookings.get(booking.id)
+        if stored is None or stored.erased_at is not None:
+            return False
+        self.bookings[booking.id] = booking
+        self._commit(event)
+        return True
+
+    async def with_contact_email(self, email: str) -> list[Booking]:
+        return [b for b in self.bookings.values() if b.details.contact.email.lower() == email.lower()]
+
+    async def due_for_erasure(self, before: datetime, limit: int) -> list[Booking]:
+        def due(b: Booking) -> bool:
+            return b.erased_at is None and (b.slot.end < before if b.slot else b.updated_at < before)
+
+        return [b for b in self.bookings.values() if due(b)][:limit]
 
     def _commit(self, event: Event) -> None:
         self.outbox.append(event)

@@ -372,7 +372,12 @@ async def test_log_provider_and_settings(caplog: pytest.LogCaptureFixture, sessi
     assert isinstance(provider, LogSms)
     with caplog.at_level("INFO", logger="services.notifier.sms"):
         await provider.send("+4520304050", "Hej fra æøå")
-    assert "+4520304050" in caplog.text and "Hej fra æøå" in caplog.text
+    assert "SMS written to the log" in caplog.text
+    assert "+4520304050" not in caplog.text and "Hej fra æøå" not in caplog.text, "no personal data at INFO"
+    caplog.clear()
+    with caplog.at_level("DEBUG", logger="services.notifier.sms"):
+        await provider.send("+4520304050", "Hej fra æøå")
+    assert "+4520304050" in caplog.text and "Hej fra æøå" in caplog.text, "a developer sees the SMS at DEBUG"
     with pytest.raises(ValueError):
         make_sms_provider(Settings(sms_provider="gatewayapi"), session)
     gateway = make_sms_provider(Settings(sms_provider="gatewayapi", sms_api_token=TOKEN), session)

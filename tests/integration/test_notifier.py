@@ -749,7 +749,7 @@ async def test_a_delivery_that_cannot_be_built_fails_alone_and_nothing_is_sent_t
     # A stored delivery whose message lost its subject (say, a document an old version wrote).
     await reminders.deliveries.insert_one(
         {
-            "_id": f"broken|email|{broken.contact_email}",
+            "_id": "broken|email|confirmation",
             "event_id": "broken",
             "booking_id": broken.booking_id,
             "channel": "email",

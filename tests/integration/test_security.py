@@ -26,6 +26,8 @@ from shared.infra.mongo import ensure_indexes
 from shared.infra.ratelimit import COLLECTION, INDEXES, RateLimiter
 from shared.infra.settings import Settings
 from tests.conftest import ADMIN_TOKEN
+from tests.integration.test_booking_api import valid_body
+from tests.integration.test_booking_form import Page, filled_form
 from tests.processes import ROOT, ServiceProcess, service_env
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
@@ -126,3 +128,92 @@ async def test_a_service_refuses_to_start_with_a_weak_admin_token(settings: Sett
     )
     assert process.returncode == 2
     assert "ADMIN_TOKEN" in process.stderr and "at least 32 characters" in process.stderr
+
+
+# --- the booking's limits ----------------------------------------------------------------------------------
+
+
+def _limited(settings: Settings, **limits: str) -> Settings:
+    """Settings with the limits under test on (the other tests turn them off)."""
+    return settings.model_copy(update={"trusted_proxies": ("127.0.0.0/8",), **limits})
+
+
+def _from(address: str) -> dict[str, str]:
+    return {"X-Forwarded-For": address}
+
+
+async def test_a_burst_from_one_address_gets_429_long_before_it_books_out_a_day(settings: Settings) -> None:
+    own = _limited(settings, rate_limit_per_address="5/hour")
+    async with TestClient(TestServer(create_booking_app(own))) as client:
+        statuses = []
+        for n in range(8):
+            body = valid_body(contact={"name": "Mette", "email": f"mette{n}@example.dk", "phone": "20304050"})
+            statuses.append((await client.post("/api/v1/bookings", json=body, headers=_from("203.0.113.9"))).status)
+        refused = await client.post("/api/v1/bookings", json=valid_body(), headers=_from("203.0.113.9"))
+        [error] = (await refused.json())["errors"]
+        other_address = await client.post("/api/v1/bookings", json=valid_body(), headers=_from("198.51.100.4"))
+        admin = await client.post("/api/v1/bookings", json=valid_body(), headers={**ADMIN, **_from("203.0.113.9")})
+
+    assert statuses == [201] * 5 + [429] * 3
+    assert refused.status == 429 and 0 < int(refused.headers["Retry-After"]) <= 3600
+    assert "Prøv igen om" in error["message"]
+    assert other_address.status == 201, "another workplace is not held up"
+    assert admin.status == 201, "an admin is not limited"
+
+
+async def test_one_contact_e_mail_may_book_a_few_talks_a_day(settings: Settings) -> None:
+    own = _limited(settings, rate_limit_per_email="2/day")
+    async with TestClient(TestServer(create_booking_app(own))) as client:
+        statuses = [
+            (await client.post("/api/v1/bookings?lang=en", json=valid_body(), headers=_from(f"203.0.113.{n}"))).status
+            for n in range(3)
+        ]
+        refused = await client.post("/api/v1/bookings?lang=en", json=valid_body(), headers=_from("203.0.113.50"))
+        [error] = (await refused.json())["errors"]
+    assert statuses == [201, 201, 429]
+    assert error["message"].startswith("Too many attempts")
+
+
+async def test_the_form_says_when_to_try_again_and_keeps_what_was_typed(settings: Settings) -> None:
+    own = _limited(settings, rate_limit_per_address="1/hour")
+    async with TestClient(TestServer(create_booking_app(own))) as client:
+        first = await client.post("/", data=filled_form(), headers=_from("203.0.113.9"))
+        form = filled_form(workplace_name="Bostedet Solsikken")
+        second = await client.post("/", data=form, headers=_from("203.0.113.9"))
+        page = Page(await second.text())
+    assert first.status == 200
+    assert second.status == 429 and second.headers["Retry-After"]
+    assert "Prøv igen om" in page.by_id("notice").text
+    assert page.value("workplace_name") == "Bostedet Solsikken"
+
+
+async def test_moves_and_cancellations_of_one_booking_are_limited(settings: Settings) -> None:
+    own = _limited(settings, rate_limit_changes_per_booking="2/day")
+    async with TestClient(TestServer(create_booking_app(own))) as client:
+        created = await (await client.post("/api/v1/bookings", json=valid_body())).json()
+        token = created["status_url"].split("token=")[1]
+        move = {"preferred_starts": valid_body()["preferred_starts"][:1]}
+        path = f"/api/v1/bookings/{created['id']}/reschedule?token={token}"
+        statuses = [(await client.post(path, json=move)).status for _ in range(3)]
+    assert statuses == [202, 202, 429]
+
+
+async def test_a_robot_filling_the_hidden_field_books_nothing(settings: Settings, db: Any) -> None:
+    async with TestClient(TestServer(create_booking_app(settings))) as client:
+        response = await client.post("/", data=filled_form(website="https://spam.example"))
+        page = Page(await response.text())
+    assert response.status == 422
+    assert "kunne ikke sendes" in page.by_id("notice").text
+    assert await db.bookings.count_documents({}) == 0
+
+
+async def test_sms_goes_only_to_numbers_of_the_configured_countries(settings: Settings) -> None:
+    abroad = valid_body(contact={"name": "Mette", "email": "mette@example.dk", "phone": "+46 70 123 45 67"})
+    async with TestClient(TestServer(create_booking_app(settings))) as client:
+        refused = await client.post("/api/v1/bookings", json=abroad)
+        [error] = (await refused.json())["errors"]
+    swedish_too = settings.model_copy(update={"sms_countries": ("DK", "SE")})
+    async with TestClient(TestServer(create_booking_app(swedish_too))) as client:
+        accepted = await client.post("/api/v1/bookings", json=abroad)
+    assert refused.status == 422 and error["field"] == "contact.phone" and "+45 (DK)" in error["message"]
+    assert accepted.status == 201

@@ -8,6 +8,7 @@ cancelled, and the scheduler's outcomes are applied in their order whatever orde
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -24,6 +25,7 @@ from shared.contracts.events import (
     new_event,
 )
 from shared.contracts.models import ConsultantRef, Slot
+from shared.infra.ratelimit import Verdict
 from shared.text.localtime import parse_start
 from tests.fakes.booking import FakeBookingStore
 from tests.unit.test_rules import NOW
@@ -421,3 +423,79 @@ async def test_every_outcome_has_a_route_and_nothing_else_does() -> None:
         "booking.cancelled",
         "booking.rescheduled",
     }
+
+
+# --- limits --------------------------------------------------------------------------------------------------
+
+
+class CountingLimits:
+    """At most ``most`` of each limit per identifier, as the MongoDB-backed limiter counts them."""
+
+    def __init__(self, most: int) -> None:
+        self.most = most
+        self.counts: dict[tuple[str, ...], int] = {}
+
+    async def hit(self, name: str, *identifiers: str) -> Verdict:
+        key = (name, *identifiers)
+        self.counts[key] = self.counts.get(key, 0) + 1
+        return Verdict(self.counts[key] <= self.most, 0 if self.counts[key] <= self.most else 60)
+
+
+async def test_requests_past_a_limit_are_refused_and_store_nothing(store: FakeBookingStore) -> None:
+    limited = Deps(store=store, rules=BookingRules(), base_url=BASE_URL, clock=lambda: NOW, limits=CountingLimits(2))
+    for _ in range(2):
+        await handlers.request_booking(limited, body(), channel=API, client="203.0.113.9")
+    with pytest.raises(handlers.TooMany) as refused:
+        await handlers.request_booking(limited, body(), channel=API, client="203.0.113.9")
+    assert refused.value.retry_after == 60
+    assert len(store.bookings) == 2
+    await handlers.request_booking(limited, body(), channel=API, client=None)  # an admin
+    assert len(store.bookings) == 3
+
+
+async def test_invalid_input_does_not_count_against_the_limits(store: FakeBookingStore) -> None:
+    limits = CountingLimits(1)
+    limited = Deps(store=store, rules=BookingRules(), base_url=BASE_URL, clock=lambda: NOW, limits=limits)
+    with pytest.raises(InvalidBooking):
+        await handlers.request_booking(limited, body(participants=0), channel=API, client="203.0.113.9")
+    assert limits.counts == {}
+
+
+# --- personal data -------------------------------------------------------------------------------------------
+
+
+async def test_erasure_keeps_the_talk_and_announces_itself_once(deps: Deps, store: FakeBookingStore) -> None:
+    booking = await booked(deps)
+
+    assert await handlers.erase(deps, booking, by="admin")
+    erased = store.bookings[booking.id]
+    assert not await handlers.erase(deps, erased, by="admin"), "erasing twice does nothing more"
+
+    assert erased.details.contact.email == "" and erased.details.workplace.name == "" and erased.details.notes == ""
+    assert erased.details.theme == booking.details.theme
+    assert erased.details.workplace.city == booking.details.workplace.city
+    assert erased.idempotency is None and erased.erased_at == NOW
+    assert store.events(booking.id) == ["booking.requested", "booking.erased"]
+
+
+async def test_erasing_a_contact_erases_every_booking_of_that_address(deps: Deps, store: FakeBookingStore) -> None:
+    first, second = await booked(deps), await booked(deps)
+    other = (await handlers.request_booking(deps, body(contact={**body()["contact"], "email": "bo@example.dk"}),
+                                            channel=API)).booking
+
+    erased = await handlers.erase_contact(deps, first.details.contact.email.upper())
+
+    assert sorted(erased) == sorted([first.id, second.id])
+    assert store.bookings[other.id].erased_at is None
+
+
+async def test_retention_erases_what_is_older_than_the_period_and_nothing_else(store: FakeBookingStore) -> None:
+    deps = Deps(store=store, rules=BookingRules(), base_url=BASE_URL, clock=lambda: NOW)
+    old, recent = await booked(deps), await booked(deps)
+    store.bookings[recent.id] = replace(recent, updated_at=NOW + timedelta(days=300))  # a request never placed
+    a_year_on = Deps(store=store, rules=BookingRules(), base_url=BASE_URL, clock=lambda: NOW + timedelta(days=400))
+
+    assert await handlers.erase_expired(a_year_on, keep=timedelta(days=365)) == 1
+    assert store.bookings[old.id].erased_at is not None
+    assert store.bookings[recent.id].erased_at is None
+    assert await handlers.erase_expired(a_year_on, keep=timedelta(days=365)) == 0

@@ -126,9 +126,9 @@ async def test_a_scheduled_talk_stores_confirmation_sms_and_invite_and_the_remin
         ("email", "invite", ANNA.email, "pending"),
     ]
     assert {d.id for d in world.deliveries()} == {
-        f"{event.event_id}|email|{CONTACT}",
-        f"{event.event_id}|sms|{PHONE}",
-        f"{event.event_id}|email|{ANNA.email}",
+        f"{event.event_id}|email|confirmation",
+        f"{event.event_id}|sms|confirmation_sms",
+        f"{event.event_id}|email|invite",
     }
     assert all(d.next_attempt_at == world.clock.now and d.booking_id == BOOKING_ID for d in world.deliveries())
     reminder = world.store.reminder(BOOKING_ID)

@@ -6,6 +6,7 @@ Each refused request must name the wrong field and say, in Danish, what is wrong
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
@@ -287,7 +288,14 @@ def test_email_syntax_is_checked(email: str) -> None:
     [("20 30 40 50", "+4520304050"), ("+45 20 30 40 50", "+4520304050"), ("+46 70 123 45 67", "+46701234567")],
 )
 def test_phone_danish_8_digits_or_international_is_normalised_to_e164(raw: str, e164: str) -> None:
-    assert parse_booking(nested("contact", phone=raw), now=NOW, rules=RULES).contact.phone == e164
+    rules = replace(RULES, phone_countries=("DK", "SE"))
+    assert parse_booking(nested("contact", phone=raw), now=NOW, rules=rules).contact.phone == e164
+
+
+def test_a_number_of_a_country_sms_does_not_go_to_is_refused() -> None:
+    field, message = only_error(nested("contact", phone="+46 70 123 45 67"))
+    assert field == "contact.phone"
+    assert message == "Vi kan kun sende SMS til telefonnumre fra +45 (DK). Angiv et sådant nummer."
 
 
 @pytest.mark.parametrize("phone", ["1234", "123456789", "+45 1234", "ring til mig"])

@@ -13,15 +13,15 @@ from aiohttp import web
 from services.booking import handlers
 from services.booking.domain import Booking, InvalidBooking, NotOpen, Requester
 from services.booking.free_times import parse_query
-from services.booking.handlers import API, IdempotencyConflict
-from services.booking.http import DEPS
+from services.booking.handlers import API, IdempotencyConflict, TooMany
+from services.booking.http import DEPS, limited_client
 from services.booking.http.openapi import OPENAPI
 from services.booking.http.views import booking_view, free_slot_view
 from services.booking.scheduler_client import SchedulerUnavailable
 from services.booking.texts import translate
 from shared.contracts.catalogue import content
 from shared.infra.auth import is_admin, require_admin
-from shared.infra.errors import RETRY_AFTER_SECONDS, json_error, json_errors, language, query_limit, read_json
+from shared.infra.errors import RETRY_AFTER_SECONDS, json_error, json_errors, language, query_limit, read_json, too_many
 from shared.infra.resources import SETTINGS
 from shared.text.i18n import N_
 
@@ -66,9 +66,11 @@ async def availability(request: web.Request) -> web.Response:
     longest = request.app[SETTINGS].availability_max_days
     try:
         query = parse_query(request.query, now=deps.clock(), rules=deps.rules, longest_days=longest)
-        slots = await handlers.free_times(deps, query)
+        slots = await handlers.free_times(deps, query, client=limited_client(request))
     except InvalidBooking as exc:
         return invalid(exc, lang)
+    except TooMany as exc:
+        raise too_many(request, exc.retry_after) from None
     except SchedulerUnavailable:
         message = translate(lang, FREE_TIMES_UNAVAILABLE)
         return json_errors(503, [{"field": "", "message": message}], **{"Retry-After": str(RETRY_AFTER_SECONDS)})
@@ -88,10 +90,16 @@ async def create_booking(request: web.Request) -> web.Response:
     raw = await read_json(request)
     try:
         requested = await handlers.request_booking(
-            request.app[DEPS], raw, channel=API, key=request.headers.get("Idempotency-Key")
+            request.app[DEPS],
+            raw,
+            channel=API,
+            key=request.headers.get("Idempotency-Key"),
+            client=limited_client(request),
         )
     except InvalidBooking as exc:
         return invalid(exc, lang)
+    except TooMany as exc:
+        raise too_many(request, exc.retry_after) from None
     except IdempotencyConflict:
         return json_errors(409, [{"field": "Idempotency-Key", "message": translate(lang, KEY_REUSED)}])
     booking = requested.booking
@@ -159,6 +167,8 @@ async def accepted(request: web.Request, admin: bool, change: Awaitable[Booking]
         return invalid(exc, lang)
     except NotOpen:
         return json_errors(409, [{"field": "status", "message": translate(lang, NotOpen.text)}])
+    except TooMany as exc:
+        raise too_many(request, exc.retry_after) from None
     return web.json_response(booking_view(updated, lang, admin=admin), status=202)
 
 

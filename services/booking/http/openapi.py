@@ -23,7 +23,28 @@ _TOKEN = {
     "schema": {"type": "string"},
     "description": "The workplace's status secret (from status_url); admins use the bearer token instead.",
 }
+_TOO_MANY = {**_ERRORS, "description": "A limit on requests is reached (Retry-After says when to try again)"}
+_UNAVAILABLE = {**_ERRORS, "description": "The database is unreachable just now (Retry-After)"}
 _ID = {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+# What can be done with a booking once it is created (OpenAPI links: clients and test tools follow them).
+_ON_A_BOOKING = {
+    "GetBooking": "getBooking",
+    "CancelBooking": "cancelBooking",
+    "RescheduleBooking": "rescheduleBooking",
+    "EraseBooking": "eraseBooking",
+}
+_EMAIL_BODY = {
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["email"],
+                "properties": {"email": {"type": "string", "format": "email"}},
+            }
+        }
+    },
+}
 
 OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
@@ -197,6 +218,7 @@ OPENAPI: dict[str, Any] = {
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/FreeTimes"}}},
                     },
                     "422": _ERRORS,
+                    "429": _TOO_MANY,
                     "503": {**_ERRORS, "description": "The scheduler cannot tell just now (Retry-After)"},
                 },
             }
@@ -220,22 +242,29 @@ OPENAPI: dict[str, Any] = {
                     "201": {
                         "description": "Stored; booking.requested will be published",
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}},
+                        "links": {
+                            name: {"operationId": operation, "parameters": {"id": "$response.body#/id"}}
+                            for name, operation in _ON_A_BOOKING.items()
+                        },
                     },
                     "400": _ERRORS,
                     "409": _ERRORS,
                     "413": _ERRORS,
                     "422": _ERRORS,
+                    "429": _TOO_MANY,
+                    "503": _UNAVAILABLE,
                 },
             },
             "get": {
                 "summary": "List bookings (admin)",
                 "security": [{"admin": []}],
                 "parameters": [{"name": "status", "in": "query", "schema": {"type": "string"}}],
-                "responses": {"200": {"description": "Bookings"}, "401": _ERRORS},
+                "responses": {"200": {"description": "Bookings"}, "401": _ERRORS, "422": _ERRORS},
             },
         },
         "/api/v1/bookings/{id}": {
             "get": {
+                "operationId": "getBooking",
                 "summary": "A booking and its status",
                 "parameters": [_ID, _TOKEN],
                 "security": [{}, {"admin": []}],
@@ -250,6 +279,7 @@ OPENAPI: dict[str, Any] = {
         },
         "/api/v1/bookings/{id}/cancel": {
             "post": {
+                "operationId": "cancelBooking",
                 "summary": "Cancel",
                 "parameters": [_ID, _TOKEN],
                 "security": [{}, {"admin": []}],
@@ -264,11 +294,19 @@ OPENAPI: dict[str, Any] = {
                         }
                     },
                 },
-                "responses": {"202": {"description": "Cancellation requested"}, "404": _ERRORS, "409": _ERRORS},
+                "responses": {
+                    "202": {"description": "Cancellation requested"},
+                    "400": _ERRORS,
+                    "404": _ERRORS,
+                    "409": _ERRORS,
+                    "422": _ERRORS,
+                    "429": _TOO_MANY,
+                },
             }
         },
         "/api/v1/bookings/{id}/reschedule": {
             "post": {
+                "operationId": "rescheduleBooking",
                 "summary": "Ask for a new time",
                 "parameters": [_ID, _TOKEN],
                 "security": [{}, {"admin": []}],
@@ -276,7 +314,54 @@ OPENAPI: dict[str, Any] = {
                     "required": True,
                     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Reschedule"}}},
                 },
-                "responses": {"202": {"description": "Move requested"}, "404": _ERRORS, "409": _ERRORS, "422": _ERRORS},
+                "responses": {
+                    "202": {"description": "Move requested"},
+                    "400": _ERRORS,
+                    "404": _ERRORS,
+                    "409": _ERRORS,
+                    "422": _ERRORS,
+                    "429": _TOO_MANY,
+                },
+            }
+        },
+        "/api/v1/bookings/{id}/erase": {
+            "post": {
+                "operationId": "eraseBooking",
+                "summary": "Erase the booking's personal data in every service (admin)",
+                "description": "Contact, workplace name and address, notes, phone and e-mail are erased in every "
+                "service and collection, and parked messages about the booking removed; the talk stays on "
+                "record, anonymised. Mail not yet sent is dropped; mail already sent is not recalled.",
+                "parameters": [_ID],
+                "security": [{"admin": []}],
+                "responses": {"202": {"description": "Erasure under way"}, "401": _ERRORS, "404": _ERRORS},
+            }
+        },
+        "/api/v1/erasure": {
+            "post": {
+                "summary": "Erase everything about one e-mail address (admin)",
+                "security": [{"admin": []}],
+                "requestBody": _EMAIL_BODY,
+                "responses": {
+                    "202": {"description": "The bookings being erased"},
+                    "400": _ERRORS,
+                    "401": _ERRORS,
+                    "422": _ERRORS,
+                },
+            }
+        },
+        "/api/v1/personal-data": {
+            "get": {
+                "summary": "Everything stored about one e-mail address, in all three services (admin)",
+                "security": [{"admin": []}],
+                "parameters": [
+                    {"name": "email", "in": "query", "required": True, "schema": {"type": "string", "format": "email"}}
+                ],
+                "responses": {
+                    "200": {"description": "The export (JSON, as a download)"},
+                    "401": _ERRORS,
+                    "422": _ERRORS,
+                    "503": {**_ERRORS, "description": "The scheduler or the notifier cannot answer (Retry-After)"},
+                },
             }
         },
     },

@@ -18,14 +18,15 @@ from multidict import MultiDictProxy
 
 from services.booking import handlers
 from services.booking.domain import DURATION_CHOICES, Booking, FieldError, InvalidBooking, NotOpen, earliest_start
-from services.booking.handlers import FORM, Deps
-from services.booking.http import DEPS
+from services.booking.handlers import FORM, Deps, TooMany
+from services.booking.http import DEPS, limited_client, minutes
 from services.booking.http.free_times_step import chosen_starts, free_times_step
 from services.booking.http.views import booking_view
+from services.booking.metrics import HONEYPOT
 from services.booking.texts import SERVICE_ROOT, catalogue, translate
 from shared.contracts.catalogue import content
 from shared.infra.auth import ADMIN_DISABLED, is_admin
-from shared.infra.errors import RETRY_AFTER_SECONDS
+from shared.infra.errors import RETRY_AFTER_SECONDS, TOO_MANY
 from shared.infra.faults import is_unavailable
 from shared.infra.resources import SETTINGS
 from shared.text.i18n import N_, Language
@@ -91,6 +92,9 @@ UNAVAILABLE_FORM = N_(
     "send den igen om lidt."
 )
 ADMIN_LOGIN = N_("Log ind med admin-token som adgangskode.")
+NOT_SENT = N_("Formularen kunne ikke sendes. Kontakt os gerne på e-mail eller telefon.")
+# A field hidden from people (and from screen readers) that robots fill in.
+HONEYPOT_FIELD = "website"
 
 
 @cache
@@ -228,12 +232,23 @@ async def submit_booking(request: web.Request) -> web.Response:
     key = str(form.get("idempotency_key") or "")[:200] or str(uuid.uuid4())
     if "week" in form or form.get("step") == "times":
         return await _form_again(request, form, lang, key, status=200)
+    if str(form.get(HONEYPOT_FIELD, "")).strip():
+        # Only a robot fills in a field no person sees: nothing is stored, and the page says so plainly.
+        HONEYPOT.inc()
+        return await _form_again(request, form, lang, key, status=422, notice=translate(lang, NOT_SENT))
     raw, start_fields = form_to_request(form)
     try:
-        requested = await handlers.request_booking(request.app[DEPS], raw, channel=FORM, key=key)
+        requested = await handlers.request_booking(
+            request.app[DEPS], raw, channel=FORM, key=key, client=limited_client(request)
+        )
     except InvalidBooking as exc:
         errors = errors_by_field(exc.errors, start_fields, lang)
         return await _form_again(request, form, lang, key, status=422, errors=errors)
+    except TooMany as exc:
+        notice = translate(lang, TOO_MANY, minutes=minutes(exc.retry_after))
+        response = await _form_again(request, form, lang, key, status=429, notice=notice)
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except Exception as exc:
         if not is_unavailable(exc):
             raise
@@ -370,6 +385,11 @@ async def _change_from_page(
     lang = page_language(request)
     try:
         await change(request.app[DEPS], booking, form)
+    except TooMany as exc:
+        notice = translate(lang, TOO_MANY, minutes=minutes(exc.retry_after))
+        response = _status_page(request, booking, token, status=429, errors={"status": notice})
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
     except InvalidBooking as exc:
         errors = {error.field: error.message(lang) for error in exc.errors}
         return _status_page(request, booking, token, status=422, errors=errors)

@@ -13,15 +13,26 @@ from services.notifier import handlers
 from services.notifier.domain import DeliverySummary, Status
 from shared.contracts.models import utc_iso
 from shared.infra.auth import require_admin
-from shared.infra.errors import json_errors, query_limit
+from shared.infra.errors import email_of, json_errors, query_limit
 
 DEPS = web.AppKey("deps", handlers.Deps)
-STATUSES = ("pending", "sent", "failed")
+STATUSES = ("pending", "sent", "failed", "dropped")
 
 
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/v1/deliveries", list_deliveries)
     app.router.add_post("/api/v1/deliveries/{id}/retry", retry_delivery)
+    app.router.add_get("/api/v1/personal-data", personal_data)
+
+
+async def personal_data(request: web.Request) -> web.Response:
+    """Admin: every delivery to one e-mail address (the booking service's export gathers it)."""
+    require_admin(request)
+    email = email_of(request, request.query.get("email", ""))
+    deliveries = await request.app[DEPS].store.to_recipient(email)
+    return web.json_response(
+        {"deliveries": [delivery_json(d) for d in deliveries]}, headers={"Cache-Control": "no-store"}
+    )
 
 
 def delivery_json(delivery: DeliverySummary) -> dict[str, Any]:
