@@ -26,9 +26,6 @@ from shared.infra.routing import dispatcher
 from shared.infra.settings import Settings
 from shared.infra.web import service_app
 
-# How long a sent delivery's outcome may wait to be written together with others' (one write for many).
-RECORD_LINGER = 0.0
-
 
 async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
     """The store, the HTTP session (SMS gateway), the mailer and the sending loop."""
@@ -44,7 +41,6 @@ async def sender_ctx(app: web.Application) -> AsyncIterator[None]:
             retry_delays=settings.delivery_retry_seconds,
             poll_seconds=settings.delivery_poll_seconds,
             concurrency=settings.delivery_concurrency,
-            record_linger=RECORD_LINGER,
         )
         # What is stored to be sent goes out now, not at the next poll: new deliveries are handed to the
         # sender as they are stored; an admin's retry wakes it.

@@ -28,6 +28,7 @@ from services.notifier.mime import build_mime
 from services.notifier.sms import SmsProvider
 from services.notifier.store import Attempt, Batch, DeliveryStore
 from shared.infra.faults import is_unavailable
+from shared.infra.grouped import Grouped
 from shared.infra.poller import Poller
 from shared.text.clean import one_line
 
@@ -67,10 +68,8 @@ class Sender:
         retry_delays: tuple[float, ...],
         poll_seconds: float,
         concurrency: int = 8,
-        record_linger: float = 0.0,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
-        """``record_linger``: how long the outcome of a send may wait to be written with others."""
         self._store = store
         self._mailer = mailer
         self._sms = sms
@@ -83,7 +82,7 @@ class Sender:
         self._stopping = False
         self._poller = Poller("sender", self._one_pass, interval=poll_seconds)
         self._reminders_at = 0.0
-        self._recorder = _Recorder(store, record_linger)
+        self._recorder = _Recorder(store)
         self._batches: set[asyncio.Task[None]] = set()
         self._held = 0  # deliveries claimed and not yet done with
         self._freed = asyncio.Event()
@@ -232,46 +231,21 @@ class Sender:
 
 
 class _Recorder:
-    """Writes the outcomes of sends in groups: a write waits ``linger`` seconds for more outcomes
-    (or until ``GROUP`` are waiting), and holds every outcome that came in meanwhile and while the write
-    before it was under way, so under load one database write records many sends. A crash loses at
-    most the outcomes waiting for their write: those deliveries are sent again (like sends in flight)."""
+    """Writes the outcomes of sends in groups (``shared.infra.grouped``): each write holds every outcome
+    that came in while the write before it was under way, so under load one database write records
+    many sends, and a lone send is recorded at once. A crash loses at most the outcomes waiting for
+    their write: those deliveries are sent again (like sends in flight)."""
 
-    GROUP = 16
-
-    def __init__(self, store: DeliveryStore, linger: float = 0.0) -> None:
+    def __init__(self, store: DeliveryStore) -> None:
         self._store = store
-        self._linger = linger
-        self._enough = asyncio.Event()
-        self._waiting: list[tuple[Attempt, asyncio.Future[bool]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._grouped: Grouped[Attempt, bool] = Grouped(self._write)
 
     async def record(self, attempt: Attempt) -> bool:
         """True once the outcome is stored; False if the database stayed away too long (logged)."""
-        stored: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._waiting.append((attempt, stored))
-        if len(self._waiting) >= self.GROUP:
-            self._enough.set()
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_all(), name="record-sends")
-        return await asyncio.shield(stored)
+        [stored] = await self._grouped.submit([attempt])
+        return stored
 
-    async def _write_all(self) -> None:
-        try:
-            while self._waiting:
-                if self._linger and len(self._waiting) < self.GROUP:
-                    self._enough.clear()
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._enough.wait(), self._linger)
-                group, self._waiting = self._waiting, []
-                done = await self._write([attempt for attempt, _ in group])
-                for _, stored in group:
-                    if not stored.done():
-                        stored.set_result(done)
-        finally:
-            self._writer = None
-
-    async def _write(self, attempts: list[Attempt]) -> bool:
+    async def _write(self, attempts: list[Attempt]) -> list[bool]:
         """While the database is away this waits and tries again for most of the claims' lease: a sent
         mail recorded late is better than one sent twice."""
         give_up = asyncio.get_running_loop().time() + RECORD_PATIENCE.total_seconds()
@@ -279,13 +253,13 @@ class _Recorder:
         while True:
             try:
                 await self._store.record(attempts)
-                return True
+                return [True] * len(attempts)
             except Exception as exc:
                 if not is_unavailable(exc) or asyncio.get_running_loop().time() > give_up:
                     log.exception(
                         "could not record the outcome of %d deliveries", len(attempts),
                         extra={"deliveries": [a.delivery.id for a in attempts]},
                     )
-                    return False
+                    return [False] * len(attempts)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, 5)
