@@ -162,7 +162,8 @@ class Sender:
 
     async def _send(self, delivery: Delivery, batch: Batch, unsent: set[str]) -> None:
         """Send one delivery and store its outcome. Nothing it raises reaches the other deliveries."""
-        async with self._limit:  # the sends at once; recording waits outside, the next send need not
+        # A send holds its slot until its outcome is stored: so a crash re-sends at most ``concurrency``.
+        async with self._limit:
             if self._stopping or (batch.claimed_at is not None and self._clock() > batch.claimed_at + SEND_WITHIN):
                 return  # handed back: another sender may hold it by now, or soon will
             outcome: Outcome
@@ -177,7 +178,7 @@ class Sender:
                 log.exception("delivery could not be built", extra={"delivery": delivery.id})
                 outcome = Failed(self._clock(), f"could not build the message: {type(exc).__name__}")
             unsent.discard(delivery.id)
-        await self._record(Attempt(delivery, batch.claim, outcome))
+            await self._record(Attempt(delivery, batch.claim, outcome))
 
     async def _deliver(self, delivery: Delivery) -> None:
         message = delivery.message
@@ -233,8 +234,7 @@ class Sender:
 class _Recorder:
     """Writes the outcomes of sends in groups (``shared.infra.grouped``): each write holds every outcome
     that came in while the write before it was under way, so under load one database write records
-    many sends, and a lone send is recorded at once. A crash loses at most the outcomes waiting for
-    their write: those deliveries are sent again (like sends in flight)."""
+    many sends, and a lone send is recorded at once. Each send waits for its own outcome's write."""
 
     def __init__(self, store: DeliveryStore) -> None:
         self._store = store
