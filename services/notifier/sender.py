@@ -77,6 +77,7 @@ class Sender:
         self._delays = retry_delays
         self._poll = poll_seconds
         self._limit = asyncio.Semaphore(concurrency)
+        self._unrecorded = asyncio.Semaphore(concurrency)
         self._room = 2 * concurrency  # deliveries a poll may hold claimed: those sending and the next ones
         self._clock = clock
         self._stopping = False
@@ -162,8 +163,7 @@ class Sender:
 
     async def _send(self, delivery: Delivery, batch: Batch, unsent: set[str]) -> None:
         """Send one delivery and store its outcome. Nothing it raises reaches the other deliveries."""
-        # A send holds its slot until its outcome is stored: so a crash re-sends at most ``concurrency``.
-        async with self._limit:
+        async with self._limit:  # at most ``concurrency`` sends at once
             if self._stopping or (batch.claimed_at is not None and self._clock() > batch.claimed_at + SEND_WITHIN):
                 return  # handed back: another sender may hold it by now, or soon will
             outcome: Outcome
@@ -178,7 +178,13 @@ class Sender:
                 log.exception("delivery could not be built", extra={"delivery": delivery.id})
                 outcome = Failed(self._clock(), f"could not build the message: {type(exc).__name__}")
             unsent.discard(delivery.id)
+            # And at most ``concurrency`` sent ones waiting for their outcome's write (a full wait holds
+            # this slot, so no new send starts): a crash re-sends at most twice ``concurrency``.
+            await self._unrecorded.acquire()
+        try:
             await self._record(Attempt(delivery, batch.claim, outcome))
+        finally:
+            self._unrecorded.release()
 
     async def _deliver(self, delivery: Delivery) -> None:
         message = delivery.message
