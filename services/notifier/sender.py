@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 
 # How long a send's outcome may wait for the database: well inside the claim's lease.
 RECORD_PATIENCE = LEASE * 3 / 4
+# Sent deliveries that may wait for the write of their outcome, per send at once: the writes come one
+# after the other, each taking tens of milliseconds under load, while a send takes a few.
+UNRECORDED_PER_SEND = 4
 # A claimed delivery not started within this is handed back instead: its claim is running out.
 SEND_WITHIN = LEASE / 2
 # How long handing back the unsent rest may take on shutdown.
@@ -77,7 +80,7 @@ class Sender:
         self._delays = retry_delays
         self._poll = poll_seconds
         self._limit = asyncio.Semaphore(concurrency)
-        self._unrecorded = asyncio.Semaphore(concurrency)
+        self._unrecorded = asyncio.Semaphore(UNRECORDED_PER_SEND * concurrency)
         self._room = 2 * concurrency  # deliveries a poll may hold claimed: those sending and the next ones
         self._clock = clock
         self._stopping = False
@@ -178,8 +181,8 @@ class Sender:
                 log.exception("delivery could not be built", extra={"delivery": delivery.id})
                 outcome = Failed(self._clock(), f"could not build the message: {type(exc).__name__}")
             unsent.discard(delivery.id)
-            # And at most ``concurrency`` sent ones waiting for their outcome's write (a full wait holds
-            # this slot, so no new send starts): a crash re-sends at most twice ``concurrency``.
+            # And a bounded number of sent ones waiting for their outcome's write (a full wait holds this
+            # slot, so no new send starts): a crash re-sends at most (1 + UNRECORDED_PER_SEND) * concurrency.
             await self._unrecorded.acquire()
         try:
             await self._record(Attempt(delivery, batch.claim, outcome))
