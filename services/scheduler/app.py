@@ -12,15 +12,27 @@ from services.scheduler.availability import AvailabilityCache
 from services.scheduler.calendars.service import EXTERNAL_CALENDARS, calendars_ctx
 from services.scheduler.calendars.store import INDEXES as CALENDAR_INDEXES
 from services.scheduler.consultants import load_file
-from services.scheduler.context import AVAILABILITY, CALENDAR, DEPS
+from services.scheduler.context import AVAILABILITY, CALENDAR, DEPS, WAITLIST
+from services.scheduler.context import PLACEMENTS as PLACEMENT_STORE
 from services.scheduler.domain import SearchLimits
 from services.scheduler.handlers import HANDLERS, Deps, save_consultant
-from services.scheduler.http import api, availability, feed, personal_data
-from services.scheduler.store import INDEXES, PLACEMENTS, MongoCalendarStore, MongoPlacementStore
+from services.scheduler.http import api, availability, feed, personal_data, waitlist
+from services.scheduler.matching import WaitlistWorker
+from services.scheduler.store import INDEXES, PLACEMENTS, MongoCalendarStore, MongoLock, MongoPlacementStore
 from services.topology import ALL_QUEUES, SCHEDULER_QUEUE
 from shared.infra.messaging import Handler
 from shared.infra.ops import add_dead_letter_routes
-from shared.infra.resources import DB, RELAYS, SETTINGS, amqp_ctx, consumer_ctx, mongo_ctx, relay_ctx
+from shared.infra.poller import Poller
+from shared.infra.resources import (
+    DB,
+    RELAYS,
+    SETTINGS,
+    amqp_ctx,
+    consumer_ctx,
+    mongo_ctx,
+    poller_ctx,
+    relay_ctx,
+)
 from shared.infra.routing import dispatcher
 from shared.infra.settings import Settings
 from shared.infra.web import service_app
@@ -33,9 +45,11 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     calendar = MongoCalendarStore(app[DB])
     calendars = app[EXTERNAL_CALENDARS]
+    placements = MongoPlacementStore(app[DB], published=lambda: _wake_relay(app))
     app[CALENDAR] = calendar
+    app[PLACEMENT_STORE] = placements
     app[DEPS] = Deps(
-        placements=MongoPlacementStore(app[DB], published=lambda: _wake_relay(app)),
+        placements=placements,
         calendar=calendar,
         busy=calendars,
         limits=SearchLimits(
@@ -43,7 +57,10 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
             max_ahead=timedelta(days=settings.max_ahead_days),
             closed=settings.closed_days,
         ),
+        offer_for=timedelta(hours=settings.waitlist_offer_hours),
+        locks=MongoLock(app[DB]),
     )
+    app[WAITLIST] = WaitlistWorker(app[DEPS], timedelta(seconds=settings.waitlist_sweep_seconds))
     app[AVAILABILITY] = AvailabilityCache(timedelta(seconds=settings.availability_cache_seconds))
     if settings.consultants_file:
         consultants = load_file(settings.consultants_file, calendars.input_context())
@@ -64,6 +81,10 @@ def _consume(app: web.Application) -> Handler:
     return dispatcher(HANDLERS, app[DEPS])
 
 
+def _waitlist_worker(app: web.Application) -> Poller:
+    return app[WAITLIST].poller
+
+
 def create_app(settings: Settings) -> web.Application:
     app = service_app("scheduler", settings, max_body=256 * 1024)
     app.cleanup_ctx.extend(
@@ -74,6 +95,7 @@ def create_app(settings: Settings) -> web.Application:
             amqp_ctx(ALL_QUEUES),
             relay_ctx(PLACEMENTS),
             consumer_ctx(SCHEDULER_QUEUE, _consume),
+            poller_ctx(_waitlist_worker),
         ]
     )
     add_dead_letter_routes(app, SCHEDULER_QUEUE)
@@ -81,4 +103,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(feed.routes)
     app.add_routes(availability.routes)
     app.add_routes(personal_data.routes)
+    app.add_routes(waitlist.routes)
     return app

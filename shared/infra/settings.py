@@ -102,6 +102,12 @@ class Settings(BaseSettings):
     # After a free time picked on the form, how long the receipt waits for the scheduler's outcome.
     receipt_wait_seconds: float = Field(default=3.0, ge=0, le=30)
 
+    # The waitlist (docs/waitlist.md): how long an offer of a freed time stands before it passes to the
+    # next in line, and how often the scheduler looks for free times for every waiting request besides
+    # the times freed by cancellations and moves (catches consultants added or given more hours).
+    waitlist_offer_hours: float = Field(default=24.0, gt=0)
+    waitlist_sweep_seconds: float = Field(default=300.0, gt=0)
+
     # Messaging and outbox tuning.
     outbox_lease_seconds: float = 30.0
     outbox_poll_seconds: float = 1.0

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from services.scheduler.calendars.service import EXTERNAL_CALENDARS
 from services.scheduler.calendars.sources import with_kept_passwords, without_password
 from services.scheduler.consultants import ConsultantIn, StoredConsultant, errors_of
-from services.scheduler.context import CALENDAR
+from services.scheduler.context import CALENDAR, WAITLIST
 from services.scheduler.handlers import remove_consultant, save_consultant
 from shared.infra.auth import require_admin
 from shared.infra.errors import json_errors, language, read_json
@@ -80,6 +80,7 @@ async def create_consultant(request: web.Request) -> web.Response:
     if await store.get_consultant(consultant.id) is not None:
         return json_errors(409, [{"field": "id", "message": f"consultant {consultant.id!r} exists; use PUT"}])
     stored, _ = await save_consultant(store, request.app[EXTERNAL_CALENDARS], consultant)
+    request.app[WAITLIST].sweep_soon()  # a new consultant's hours may suit a waiting request
     return await _view(request, stored, status=201)
 
 
@@ -105,6 +106,7 @@ async def put_consultant(request: web.Request) -> web.Response:
     if consultant.id != request.match_info["id"]:
         return json_errors(422, [{"field": "id", "message": "the id in the body differs from the one in the URL"}])
     stored, created = await save_consultant(store, request.app[EXTERNAL_CALENDARS], consultant)
+    request.app[WAITLIST].sweep_soon()  # more hours, a shorter absence or a new theme may free times
     return await _view(request, stored, status=201 if created else 200)
 
 
