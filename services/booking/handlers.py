@@ -33,6 +33,7 @@ from services.booking.domain import (
     parse_booking,
     parse_reason,
     parse_reschedule,
+    parse_waitlist,
 )
 from services.booking.free_times import FreeSlot, FreeTimesQuery, acceptable
 from services.booking.metrics import BOOKINGS_CREATED, LIMITED, count_invalid
@@ -182,18 +183,19 @@ async def _store_new(deps: Deps, details: BookingDetails, now: datetime, idempot
 
 
 async def await_outcome(deps: Deps, booking: Booking, *, wait: float, poll: float = 0.5) -> Booking:
-    """The booking once the scheduler's first outcome for it is stored, or as it stands after ``wait``
-    seconds. Woken at once when this replica stores the outcome; read again every ``poll`` seconds
-    for one another replica stored."""
+    """The booking once the scheduler's next outcome for it (after the one ``booking`` shows) is stored,
+    or as it stands after ``wait`` seconds. Woken at once when this replica stores the outcome; read
+    again every ``poll`` seconds for one another replica stored."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
+    before = booking.revision if booking.revision is not None else -1
     with deps.outcomes.watch(booking.id) as arrived:
         while (remaining := deadline - loop.time()) > 0:
             with suppress(TimeoutError):
                 await asyncio.wait_for(arrived.wait(), min(poll, remaining))
             arrived.clear()
             current = await deps.store.get(booking.id)
-            if current is not None and current.revision is not None:
+            if current is not None and current.revision is not None and current.revision > before:
                 return current
     return booking
 
@@ -241,6 +243,26 @@ async def reschedule(deps: Deps, booking: Booking, raw: object, *, by: Requester
     if by == "workplace":
         await _within(deps, "changes_per_booking", booking.id)
     return await _record(deps, booking.request_reschedule(request, now=now))
+
+
+async def accept_offer(deps: Deps, booking: Booking, offer_id: str, *, by: Requester) -> Booking:
+    """Accept an offer from the waitlist (``booking.offer_accept_requested``): the scheduler places the
+    talk at its time if still free, else gives fresh choices. Raises ``NotOpen``, ``UnknownOffer`` or
+    ``OfferExpired``."""
+    if by == "workplace":
+        await _within(deps, "changes_per_booking", booking.id)
+    return await _record(deps, booking.request_offer_accept(offer_id, by=by, now=deps.clock()))
+
+
+async def change_waitlist(deps: Deps, booking: Booking, raw: object, *, by: Requester) -> Booking:
+    """What happens when a wanted (or, for a scheduled talk, an earlier) time frees:
+    ``{"waitlist": "offer"|"auto"|"off", "window": {"from", "to", "part_of_day"} | null}``."""
+    now = deps.clock()
+    with _counting_refusals():
+        request = parse_waitlist(raw, now=now, rules=deps.rules)
+    if by == "workplace":
+        await _within(deps, "changes_per_booking", booking.id)
+    return await _record(deps, booking.request_waitlist(request, by=by, now=now))
 
 
 async def _within(deps: Deps, limit: str, identifier: str) -> None:
@@ -311,4 +333,7 @@ HANDLERS: dict[str, Route[Deps]] = {
     "booking.needs_alternative": apply_outcome,
     "booking.cancelled": apply_outcome,
     "booking.rescheduled": apply_outcome,
+    "booking.offer_made": apply_outcome,
+    "booking.offer_expired": apply_outcome,
+    "booking.offer_taken": apply_outcome,
 }

@@ -17,7 +17,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency
 from shared.contracts.events import Event
-from shared.contracts.models import BookingDetails, Slot
+from shared.contracts.models import BookingDetails, Offer, Slot
 from shared.infra.mongo import Document
 from shared.infra.outbox import OUTBOX_INDEXES, merge_updates, outbox_fields, outbox_update
 
@@ -57,8 +57,9 @@ class BookingStore(Protocol):
         """The newest bookings first, all or those with ``status``."""
 
     async def record_request(self, booking: Booking, event: Event) -> bool:
-        """Store a cancel or reschedule request (the last entry of ``booking.history``) with its event,
-        if the stored booking is still open; False if it is not (it was cancelled meanwhile)."""
+        """Store a request (cancel, reschedule, accept an offer, the waitlist choice: the last entry of
+        ``booking.history``) with its event, if the stored booking is still open; False if it is not (it
+        was cancelled meanwhile)."""
 
     async def record_outcome(self, booking: Booking) -> bool:
         """Store the booking after a scheduler's outcome (the last entry of its history), unless the
@@ -103,9 +104,11 @@ class MongoBookingStore:
 
     async def record_request(self, booking: Booking, event: Event) -> bool:
         entry = booking.history[-1]
-        marker = _REQUEST_MARKERS[entry.status]
         update = merge_updates(
-            {"$set": {marker: entry.at, "updated_at": booking.updated_at}, "$push": {"history": _entry(entry)}},
+            {
+                "$set": {**_request_fields(booking, entry), "updated_at": booking.updated_at},
+                "$push": {"history": _entry(entry)},
+            },
             outbox_update([event], entry.at),
         )
         result = await self._bookings.update_one(
@@ -172,7 +175,26 @@ def _spellings(email: str) -> list[str]:
 
 
 # Which field a request sets, by the status its history entry records.
-_REQUEST_MARKERS = {"cancel_requested": "cancel_requested_at", "reschedule_requested": "reschedule_requested_at"}
+_REQUEST_MARKERS = {
+    "cancel_requested": "cancel_requested_at",
+    "reschedule_requested": "reschedule_requested_at",
+    "offer_accept_requested": "offer_accept_requested_at",
+}
+
+
+def _request_fields(booking: Booking, entry: HistoryEntry) -> Document:
+    if entry.status == "waitlist_requested":  # the choice itself is what changes
+        window = booking.details.waitlist_window
+        return {
+            "details.waitlist": booking.details.waitlist,
+            "details.waitlist_window": window.model_dump(mode="json") if window else None,
+            "offers": [_offer(offer) for offer in booking.offers],
+        }
+    return {_REQUEST_MARKERS[entry.status]: entry.at}
+
+
+def _offer(offer: Offer) -> Document:
+    return offer.model_dump(mode="python")
 
 
 # --- documents <-> bookings ------------------------------------------------------------------------------
@@ -208,6 +230,9 @@ def _outcome_fields(booking: Booking) -> Document:
         "revision": booking.revision,
         "status_at": booking.status_at,
         "updated_at": booking.updated_at,
+        "offers": [_offer(offer) for offer in booking.offers],
+        "offer_accept_requested_at": booking.offer_accept_requested_at,
+        "offer_taken": booking.offer_taken,
     }
 
 
@@ -249,6 +274,9 @@ def _booking(document: Document) -> Booking:
         reschedule_requested_at=document.get("reschedule_requested_at"),
         idempotency=Idempotency(key, document.get("request_hash") or "") if key is not None else None,
         erased_at=document.get("erased_at"),
+        offers=tuple(Offer.model_validate(offer) for offer in document.get("offers") or ()),
+        offer_accept_requested_at=document.get("offer_accept_requested_at"),
+        offer_taken=bool(document.get("offer_taken")),
     )
 
 

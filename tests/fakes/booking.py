@@ -51,6 +51,10 @@ class FakeBookingStore:
         entry = booking.history[-1]
         if entry.status == "cancel_requested":
             stored = replace(stored, cancel_requested_at=entry.at)
+        elif entry.status == "offer_accept_requested":
+            stored = replace(stored, offer_accept_requested_at=entry.at)
+        elif entry.status == "waitlist_requested":
+            stored = replace(stored, details=booking.details, offers=booking.offers)
         else:
             stored = replace(stored, reschedule_requested_at=entry.at)
         self.bookings[booking.id] = replace(stored, updated_at=booking.updated_at, history=(*stored.history, entry))
