@@ -176,7 +176,8 @@ async def change_waitlist(request: web.Request) -> web.Response:
     """``{"waitlist": "offer"|"auto"|"off", "window": {...} | null}``: what happens when a time frees."""
     booking, admin = await authorised_booking(request)
     raw = await read_json(request)
-    return await accepted(request, admin, handlers.change_waitlist(request.app[DEPS], booking, raw, by=requester(admin)))
+    change = handlers.change_waitlist(request.app[DEPS], booking, raw, by=requester(admin))
+    return await accepted(request, admin, change)
 
 
 def requester(admin: bool) -> Requester:
