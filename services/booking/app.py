@@ -10,7 +10,7 @@ from aiohttp import web
 from services.booking import handlers
 from services.booking.domain import BookingRules
 from services.booking.handlers import HANDLERS, Deps
-from services.booking.http import DEPS, api, pages, privacy
+from services.booking.http import DEPS, admin_waitlist, api, pages, privacy
 from services.booking.personal_data import personal_data_ctx
 from services.booking.scheduler_client import SCHEDULER, scheduler_client_ctx
 from services.booking.store import COLLECTION, INDEXES, MongoBookingStore
@@ -98,4 +98,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(privacy.routes)
     app.add_routes(pages.routes)
+    app.add_routes(admin_waitlist.routes)
     return app

@@ -190,12 +190,7 @@ class _DaysView:
             for cid in ids:
                 for day in missing:
                     self._days[(cid, day)] = loaded.get((cid, day))
-        return {
-            (cid, day): stored
-            for cid in ids
-            for day in days
-            if (stored := self._days.get((cid, day))) is not None
-        }
+        return {(cid, day): stored for cid in ids for day in days if (stored := self._days.get((cid, day))) is not None}
 
     async def busy(self, ids: list[str], days: Collection[date]) -> BusyTimes:
         return await self._deps.busy.busy_for(ids, days, self._now)

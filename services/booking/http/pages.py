@@ -17,7 +17,17 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from services.booking import handlers
-from services.booking.domain import DURATION_CHOICES, Booking, FieldError, InvalidBooking, NotOpen, earliest_start
+from services.booking.domain import (
+    DURATION_CHOICES,
+    MESSAGES,
+    Booking,
+    FieldError,
+    InvalidBooking,
+    NotOpen,
+    OfferExpired,
+    UnknownOffer,
+    earliest_start,
+)
 from services.booking.handlers import FORM, Deps, TooMany
 from services.booking.http import DEPS, limited_client, minutes
 from services.booking.http.free_times_step import chosen_starts, free_times_step
@@ -49,10 +59,17 @@ FORM_FIELDS = {
     "duration_minutes": "duration_minutes",
     "notes": "notes",
     "language": "language",
+    "waitlist": "waitlist",
 }
+# the waitlist's window: form field -> its key in the request's ``waitlist_window``
+WINDOW_FIELDS = {"waitlist_from": "from", "waitlist_to": "to", "waitlist_part": "part_of_day"}
 START_FIELDS = ("preferred_start_1", "preferred_start_2", "preferred_start_3")
 FREE_TIMES = "free_times"  # where the error of a free time ticked is shown
-FIELD_FOR_PATH = {path: name for name, path in FORM_FIELDS.items()}
+FIELD_FOR_PATH = {
+    **{path: name for name, path in FORM_FIELDS.items()},
+    **{f"waitlist_window.{key}": name for name, key in WINDOW_FIELDS.items()},
+    "waitlist_window": "waitlist_from",
+}
 Form = MultiDictProxy[Any]
 
 # How the error summary names each field (the labels of the form).
@@ -70,6 +87,10 @@ FIELD_LABELS = {
     "contact_email": N_("E-mail"),
     "contact_phone": N_("Telefon"),
     FREE_TIMES: N_("Ledige tidspunkter"),
+    "waitlist": N_("Hvis tiden er optaget"),
+    "waitlist_from": N_("Fra og med"),
+    "waitlist_to": N_("Til og med"),
+    "waitlist_part": N_("Tid på dagen"),
 }
 START_LABEL = N_("Tidspunkt {n}")
 
@@ -86,6 +107,11 @@ HISTORY_TEXTS = {
     "cancelled": N_("Oplægget er aflyst"),
     "cancel_requested": N_("Afbestilling sendt"),
     "reschedule_requested": N_("Ønske om nyt tidspunkt sendt"),
+    "waitlist_requested": N_("Valg for ventelisten ændret"),
+    "offer_made": N_("Et ledigt tidspunkt er tilbudt"),
+    "offer_expired": N_("Tilbuddet udløb og gik videre til den næste på ventelisten"),
+    "offer_accept_requested": N_("Tilbuddet er taget imod"),
+    "offer_taken": N_("Tidspunktet blev taget af en anden lige før – andre tidspunkter er foreslået"),
 }
 UNAVAILABLE_FORM = N_(
     "Systemet kan ikke gemme jeres forespørgsel lige nu. Det, I har skrevet, står stadig i formularen: "
@@ -150,6 +176,9 @@ def form_to_request(form: Form) -> tuple[dict[str, Any], list[str]]:
             continue
         group, _, key = path.rpartition(".")
         (request[group] if group else request)[key or path] = value
+    window = {key: str(form.get(name, "")).strip() for name, key in WINDOW_FIELDS.items()}
+    if window["from"] or window["to"]:
+        request["waitlist_window"] = {**window, "part_of_day": window["part_of_day"] or "any"}
     free = chosen_starts(form)
     request["preferred_starts"] = free + starts_of(form)
     typed = [name for name in START_FIELDS if str(form.get(name, "")).strip()]
@@ -201,6 +230,7 @@ def form_context(request: web.Request, lang: str) -> dict[str, Any]:
             "theme": "theme-" + content().themes[0].id,
             "setting": "setting-staff_meeting",
             FREE_TIMES: "free-times-title",
+            "waitlist": "waitlist-offer",
         },
     }
 
@@ -368,9 +398,36 @@ async def cancel_from_page(request: web.Request) -> web.Response:
     return await _change_from_page(request, _cancel)
 
 
+async def _waitlist(deps: Deps, booking: Booking, form: Form) -> Booking:
+    """The status page's waitlist form: the choice, and an optional window of days."""
+    window = {key: str(form.get(name, "")).strip() for name, key in WINDOW_FIELDS.items()}
+    raw: dict[str, Any] = {"waitlist": str(form.get("waitlist", ""))}
+    if window["from"] or window["to"]:
+        raw["window"] = {**window, "part_of_day": window["part_of_day"] or "any"}
+    return await handlers.change_waitlist(deps, booking, raw, by="workplace")
+
+
 @routes.post("/bookings/{id}/reschedule")
 async def reschedule_from_page(request: web.Request) -> web.Response:
     return await _change_from_page(request, _reschedule)
+
+
+@routes.post("/bookings/{id}/waitlist")
+async def waitlist_from_page(request: web.Request) -> web.Response:
+    return await _change_from_page(request, _waitlist)
+
+
+@routes.post("/bookings/{id}/offers/{offer_id}/accept")
+async def accept_offer_from_page(request: web.Request) -> web.Response:
+    """One click on an offer: back to the status page once the scheduler has answered (the talk, or
+    "just taken" with fresh choices), or after a short wait with the acceptance under way."""
+    offer_id = request.match_info["offer_id"]
+
+    async def accept(deps: Deps, booking: Booking, form: Form) -> Booking:
+        accepted = await handlers.accept_offer(deps, booking, offer_id, by="workplace")
+        return await handlers.await_outcome(deps, accepted, wait=request.app[SETTINGS].receipt_wait_seconds)
+
+    return await _change_from_page(request, accept)
 
 
 async def _change_from_page(
@@ -396,14 +453,18 @@ async def _change_from_page(
     except NotOpen:
         # The booking is cancelled, or its cancellation is under way: nothing can change any more.
         return _status_page(request, booking, token, status=409, errors={"status": translate(lang, NotOpen.text)})
+    except (UnknownOffer, OfferExpired) as exc:
+        code = "offer_unknown" if isinstance(exc, UnknownOffer) else "offer_expired"
+        status = 404 if isinstance(exc, UnknownOffer) else 409
+        return _status_page(request, booking, token, status=status, errors={"offers": translate(lang, MESSAGES[code])})
     raise _back_to_status(request, token)
 
 
 # --- admin ------------------------------------------------------------------------------------------------
 
 
-@routes.get("/admin")
-async def admin_page(request: web.Request) -> web.Response:
+def admin_refusal(request: web.Request) -> web.Response | None:
+    """Why an admin page is not shown (admin pages off, or not signed in), or None for an admin."""
     lang = page_language(request)
     if not request.app[SETTINGS].admin_token_value:
         return web.Response(status=503, text=translate(lang, ADMIN_DISABLED))
@@ -413,5 +474,13 @@ async def admin_page(request: web.Request) -> web.Response:
             text=translate(lang, ADMIN_LOGIN),
             headers={"WWW-Authenticate": 'Basic realm="admin", charset="UTF-8"'},
         )
+    return None
+
+
+@routes.get("/admin")
+async def admin_page(request: web.Request) -> web.Response:
+    lang = page_language(request)
+    if (refusal := admin_refusal(request)) is not None:
+        return refusal
     bookings = await handlers.list_bookings(request.app[DEPS], request.query.get("status") or None, 500)
     return render(request, "admin.html", bookings=[booking_view(b, lang, admin=True) for b in bookings])

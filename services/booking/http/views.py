@@ -38,16 +38,27 @@ def free_slot_view(slot: FreeSlot, lang: str) -> dict[str, Any]:
 
 
 def waitlist_view(booking: Booking) -> dict[str, Any]:
-    """The workplace's waitlist choice: ``mode`` and the optional ``window`` (``from``, ``to``, ``part_of_day``)."""
+    """The workplace's waitlist choice: ``mode`` and the optional ``window`` (``from``, ``to``, ``part_of_day``);
+    ``earlier``: a scheduled talk waits for an earlier time (asked for after it was last placed)."""
     window = booking.details.waitlist_window
     return {
         "mode": booking.details.waitlist,
+        "earlier": booking.status == "scheduled" and booking.details.waitlist != "off" and _asked_since_placed(booking),
         "window": (
             {"from": window.first.isoformat(), "to": window.last.isoformat(), "part_of_day": window.part_of_day}
             if window
             else None
         ),
     }
+
+
+def _asked_since_placed(booking: Booking) -> bool:
+    for entry in reversed(booking.history):
+        if entry.status == "waitlist_requested":
+            return True
+        if entry.type in ("booking.scheduled", "booking.rescheduled"):
+            return False
+    return False
 
 
 def booking_view(booking: Booking, lang: str = "da", *, admin: bool = False) -> dict[str, Any]:
