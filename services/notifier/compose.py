@@ -200,7 +200,7 @@ _SUBJECTS = {
     "cancelled": N_("Aflyst: inspirationsoplæg {date}"),
     "cancelled_unscheduled": N_("Jeres bestilling af et inspirationsoplæg er annulleret (ref. {ref})"),
     "reminder": N_("Påmindelse: inspirationsoplæg {date}"),
-    "offer": N_("Et tidspunkt er blevet ledigt: {date}"),
+    "offer": N_("Ledig tid til jeres inspirationsoplæg: {date}"),
 }
 
 # To the consultant: always Danish.

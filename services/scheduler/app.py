@@ -59,6 +59,7 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
         ),
         offer_for=timedelta(hours=settings.waitlist_offer_hours),
         locks=MongoLock(app[DB]),
+        offer_made=lambda: app[WAITLIST].watch_expiry(),
     )
     app[WAITLIST] = WaitlistWorker(app[DEPS], timedelta(seconds=settings.waitlist_sweep_seconds))
     app[AVAILABILITY] = AvailabilityCache(timedelta(seconds=settings.availability_cache_seconds))

@@ -160,6 +160,8 @@ async def _serve(
         if not await deps.placements.finish(claim, outcome):
             return None
         WAITLIST_OUTCOMES.labels(kind).inc()
+        if kind == "offered":
+            deps.offer_made()
         log.info("booking %s: waitlist %s", placement.booking_id, kind, extra={"booking_id": placement.booking_id})
         return outcome
     return None
@@ -235,6 +237,10 @@ class WaitlistWorker:
         self._clock = clock or deps.clock
         self._next_sweep: datetime | None = None  # None: sweep on the next pass
         self.poller = Poller("waitlist", self._one_pass, interval=self._pause, last_pass=False, fallback=5.0)
+
+    def watch_expiry(self) -> None:
+        """An offer was made: work out the pause again, so its expiry is not missed."""
+        self.poller.wake()
 
     def sweep_soon(self) -> None:
         """Times may have freed on any day (a consultant was added or changed): sweep now."""

@@ -56,6 +56,8 @@ class Deps:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     offer_for: timedelta = timedelta(hours=24)  # how long a waitlist offer stands (WAITLIST_OFFER_HOURS)
     locks: Lock = field(default_factory=NoLocks)  # one replica matches the waitlist at a time
+    # Called when an offer was made: this replica's waitlist worker then watches for its expiry.
+    offer_made: Callable[[], None] = field(default=lambda: None)
 
 
 async def search_and_reserve(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, field_serializer, model_validator
 
 Setting = Literal["staff_meeting", "work_environment_group"]
 Language = Literal["da", "en"]
@@ -41,6 +41,11 @@ class WaitWindow(_Value):
     first: date
     last: date
     part_of_day: PartOfDay = "any"
+
+    @field_serializer("first", "last")
+    def _iso(self, day: date) -> str:
+        """Dates as text in every form (a database stores datetimes, not dates)."""
+        return day.isoformat()
 
     @model_validator(mode="after")
     def _ordered(self) -> WaitWindow:
