@@ -51,7 +51,7 @@ CONSULTANT = {
 
 def bookable_days(first_ahead: int) -> list[datetime]:
     day = datetime.now(LOCAL_TZ).date() + timedelta(days=first_ahead)
-    days = []
+    days: list[datetime] = []
     while len(days) < 200:
         if not closed(day):
             days.append(datetime.combine(day, time(10), tzinfo=LOCAL_TZ))
