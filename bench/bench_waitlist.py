@@ -37,16 +37,8 @@ from shared.infra.settings import Settings
 from shared.text.localtime import LOCAL_TZ
 from tests.backends import free_port, local_vhost, secantus_server
 from tests.dates import closed
+from tests.integration.test_waitlist import CONSULTANT
 from tests.mailbox import Mailbox
-
-CONSULTANT = {
-    "id": "anne",
-    "name": "Anne Konsulent",
-    "email": "anne@socialpaedagogerne.example",
-    "working_hours": {day: ["08:00", "16:00"] for day in ("mon", "tue", "wed", "thu", "fri")},
-    "travel_buffer_minutes": 60,
-    "max_talks_per_day": 2,
-}
 
 
 def bookable_days(first_ahead: int) -> list[datetime]:
