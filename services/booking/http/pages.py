@@ -40,6 +40,7 @@ from shared.infra.errors import RETRY_AFTER_SECONDS, TOO_MANY
 from shared.infra.faults import is_unavailable
 from shared.infra.resources import SETTINGS
 from shared.text.i18n import N_, Language
+from shared.text.numbers import whole_number
 
 routes = web.RouteTableDef()
 routes.static("/static", SERVICE_ROOT / "static")  # the stylesheet and the free times' script
@@ -170,8 +171,8 @@ def form_to_request(form: Form) -> tuple[dict[str, Any], list[str]]:
         if not values:
             continue
         value: Any = values if len(values) > 1 else values[0]  # two themes stay a list: refused
-        if name in ("participants", "duration_minutes") and isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
+        if name in ("participants", "duration_minutes") and isinstance(value, str):
+            value = value if (number := whole_number(value)) is None else number
         if name == "notes" and value == "":
             continue
         group, _, key = path.rpartition(".")
