@@ -15,7 +15,7 @@ from services.scheduler.consultants import load_file
 from services.scheduler.context import AVAILABILITY, CALENDAR, DEPS
 from services.scheduler.domain import SearchLimits
 from services.scheduler.handlers import HANDLERS, Deps, save_consultant
-from services.scheduler.http import api, availability, feed, personal_data
+from services.scheduler.http import api, availability, backoffice, feed, personal_data
 from services.scheduler.store import INDEXES, PLACEMENTS, MongoCalendarStore, MongoPlacementStore
 from services.topology import ALL_QUEUES, SCHEDULER_QUEUE
 from shared.infra.messaging import Handler
@@ -81,4 +81,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(feed.routes)
     app.add_routes(availability.routes)
     app.add_routes(personal_data.routes)
+    app.add_routes(backoffice.routes)
     return app

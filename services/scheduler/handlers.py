@@ -26,8 +26,8 @@ from services.scheduler.domain import (
     TalkRequest,
     days_needed,
     place,
-    why_not,
 )
+from services.scheduler.fixed import FixedVerdict, judge, misfit
 from services.scheduler.placement import Outcome, Placement
 from services.scheduler.store import (
     BookingBusy,
@@ -184,20 +184,34 @@ async def _reserve_fixed(
         consultant.id, start.astimezone(UTC), (start + timedelta(minutes=details.duration_minutes)).astimezone(UTC)
     )
     day = local_day(chosen.start)
-    closed = deps.limits.closed.on(day)
-    if closed is not None:  # an admin may override the notice, never a holiday or closing day
-        return NoPlacement(alternatives=(), reason=f"the chosen time is on a closed day ({closed.name.da})")
     busy = await deps.busy.busy_for([consultant.id], [day], now)
     for _ in range(MAX_ATTEMPTS):
         loaded = _by_key(await deps.calendar.load_days([consultant.id], [day]))
         calendar = calendar_of(loaded.values())
         busy.add_to(calendar)
-        reason = why_not(consultant, chosen.start, chosen.end, calendar, ignore_booking_id=booking_id)
+        reason = misfit(consultant, chosen.start, chosen.end, calendar, booking_id=booking_id, limits=deps.limits)
         if reason is not None:
-            return NoPlacement(alternatives=(), reason=f"the chosen time does not fit: {reason}")
+            return NoPlacement(alternatives=(), reason=reason)
         if await _reserve(deps, booking_id, details, consultant, chosen, loaded):
             return _slot(consultant, chosen)
     raise ReservationConflict(booking_id)
+
+
+async def check_fixed(
+    deps: Deps, consultant_id: str, start: datetime, duration: timedelta, *, booking_id: str, theme: str | None
+) -> FixedVerdict | None:
+    """What the scheduler would say to an admin's chosen time and consultant, without reserving anything
+    (the back office shows it before sending); None for a consultant it does not know or who is inactive."""
+    consultant = next((c for c in await deps.calendar.consultants() if c.id == consultant_id), None)
+    if consultant is None:
+        return None
+    now = deps.clock()
+    start = start.astimezone(UTC)
+    day = local_day(start)
+    calendar = calendar_of(await deps.calendar.load_days([consultant.id], [day]))
+    (await deps.busy.busy_for([consultant.id], [day], now)).add_to(calendar)
+    return judge(consultant, start, start + duration, calendar, booking_id=booking_id, theme=theme, now=now,
+                 limits=deps.limits)
 
 
 async def _reserve(
