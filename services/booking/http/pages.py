@@ -25,7 +25,6 @@ from services.booking.http.views import booking_view
 from services.booking.metrics import HONEYPOT
 from services.booking.texts import SERVICE_ROOT, catalogue, translate
 from shared.contracts.catalogue import content
-from shared.infra.auth import ADMIN_DISABLED, is_admin
 from shared.infra.errors import RETRY_AFTER_SECONDS, TOO_MANY
 from shared.infra.faults import is_unavailable
 from shared.infra.resources import SETTINGS
@@ -91,7 +90,6 @@ UNAVAILABLE_FORM = N_(
     "Systemet kan ikke gemme jeres forespørgsel lige nu. Det, I har skrevet, står stadig i formularen: "
     "send den igen om lidt."
 )
-ADMIN_LOGIN = N_("Log ind med admin-token som adgangskode.")
 NOT_SENT = N_("Formularen kunne ikke sendes. Kontakt os gerne på e-mail eller telefon.")
 # A field hidden from people (and from screen readers) that robots fill in.
 HONEYPOT_FIELD = "website"
@@ -397,21 +395,3 @@ async def _change_from_page(
         # The booking is cancelled, or its cancellation is under way: nothing can change any more.
         return _status_page(request, booking, token, status=409, errors={"status": translate(lang, NotOpen.text)})
     raise _back_to_status(request, token)
-
-
-# --- admin ------------------------------------------------------------------------------------------------
-
-
-@routes.get("/admin")
-async def admin_page(request: web.Request) -> web.Response:
-    lang = page_language(request)
-    if not request.app[SETTINGS].admin_token_value:
-        return web.Response(status=503, text=translate(lang, ADMIN_DISABLED))
-    if not is_admin(request):
-        return web.Response(
-            status=401,
-            text=translate(lang, ADMIN_LOGIN),
-            headers={"WWW-Authenticate": 'Basic realm="admin", charset="UTF-8"'},
-        )
-    bookings = await handlers.list_bookings(request.app[DEPS], request.query.get("status") or None, 500)
-    return render(request, "admin.html", bookings=[booking_view(b, lang, admin=True) for b in bookings])
