@@ -12,7 +12,7 @@ from services.booking.backoffice.reads import INDEXES as BACK_OFFICE_INDEXES
 from services.booking.backoffice.remote import remote_ctx
 from services.booking.domain import BookingRules
 from services.booking.handlers import HANDLERS, Deps
-from services.booking.http import DEPS, api, pages, privacy
+from services.booking.http import DEPS, api, consultant_page, pages, privacy
 from services.booking.http.backoffice import add_back_office
 from services.booking.personal_data import personal_data_ctx
 from services.booking.scheduler_client import SCHEDULER, scheduler_client_ctx
@@ -102,5 +102,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(privacy.routes)
     app.add_routes(pages.routes)
+    app.add_routes(consultant_page.routes)
     add_back_office(app, settings)
     return app

@@ -6,13 +6,17 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from services.booking.http.backoffice import attention, bookings, session
+from services.booking.http.backoffice import attention, bookings, calendar, consultants, session, statistics
+from services.booking.http.backoffice.common import remote_away
 from shared.infra.settings import Settings
 
 
 def backoffice_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=session.middlewares(settings))
-    for module in (session, attention, bookings):
+    middlewares = session.middlewares(settings)
+    if len(middlewares) > 1:  # on: a page whose service cannot answer says so
+        middlewares.append(remote_away)
+    app = web.Application(middlewares=middlewares)
+    for module in (session, attention, bookings, calendar, consultants, statistics):
         app.add_routes(module.routes)
     return app
 

@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp_session import Session, get_session
 
+from services.booking.backoffice.remote import RemoteUnavailable
 from services.booking.handlers import Deps
 from services.booking.http import DEPS
 from services.booking.http.pages import templates
@@ -128,3 +129,16 @@ async def render(
         )
     )
     return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+
+
+REMOTE_AWAY = N_("Planlæggeren eller beskedtjenesten svarer ikke lige nu – prøv igen om lidt.")
+
+
+@web.middleware
+async def remote_away(request: web.Request, handler: Any) -> web.StreamResponse:
+    """A page that needs the scheduler or the notifier while it cannot answer: say so, keep the navigation."""
+    try:
+        return await handler(request)  # type: ignore[no-any-return]
+    except RemoteUnavailable:
+        return await render(request, "admin/message.html", status=503, message=t(request, REMOTE_AWAY),
+                            back="/admin/")
