@@ -165,36 +165,36 @@ async def check_context(request: web.Request, booking: Booking, consultant_id: s
     """The scheduler's verdict on placing ``booking`` at ``start_text`` (local) with ``consultant_id``, as the
     pages show it; ``{"error": …}`` when it cannot be had."""
     lang = language(request)
+    base: dict[str, Any] = {"error": None, "fits": False, "why": None, "warnings": [], "conflicts": [], "busy": [],
+                            "day": [], "consultant_id": consultant_id, "start": start_text, "booking_id": booking.id}
     if not consultant_id or not start_text:
-        return {"error": t(request, CHOOSE)}
+        return {**base, "error": t(request, CHOOSE)}
     try:
         start = parse_start(start_text)
     except ValueError:
-        return {"error": t(request, "Ugyldigt tidspunkt. Brug dato og klokkeslæt, fx 2027-03-02T13:00.")}
+        return {**base, "error": t(request, "Ugyldigt tidspunkt. Brug dato og klokkeslæt, fx 2027-03-02T13:00.")}
     try:
         verdict = await request.config_dict[REMOTE_SCHEDULER].check(
             consultant_id, start, booking.details.duration_minutes, booking.id, booking.details.theme
         )
     except RemoteUnavailable:
-        return {"error": t(request, SCHEDULER_AWAY)}
+        return {**base, "error": t(request, SCHEDULER_AWAY)}
     if verdict is None:
-        return {"error": t(request, UNKNOWN_CONSULTANT)}
+        return {**base, "error": t(request, UNKNOWN_CONSULTANT)}
 
     def talk(item: dict[str, str]) -> dict[str, str]:
         first, last = datetime.fromisoformat(item["start"]), datetime.fromisoformat(item["end"])
         return {"booking_id": item.get("booking_id", ""), "when": f"{to_local(first):%H.%M}–{to_local(last):%H.%M}"}
 
     return {
+        **base,
         "fits": bool(verdict.get("fits")),
         "why": t(request, VERDICTS[verdict["code"]]) if verdict.get("code") in VERDICTS else verdict.get("reason"),
         "warnings": [t(request, WARNINGS[w]) for w in verdict.get("warnings", []) if w in WARNINGS],
         "conflicts": [talk(c) for c in verdict.get("conflicts", [])],
         "busy": [talk(b) for b in verdict.get("busy", [])],
         "day": [talk(d) for d in verdict.get("day", [])],
-        "consultant_id": consultant_id,
-        "start": start_text,
         "when": moment(start, lang)["text"],
-        "booking_id": booking.id,
     }
 
 
