@@ -182,7 +182,8 @@ async def test_a_coordinator_places_by_hand_adds_an_absence_reads_statistics_and
         await item.get_by_role("button", name="Tjek tidspunktet").click()
         await expect(verdict).to_contain_text("Passer:")
         await verdict.get_by_role("button", name="Placér her").click()
-        await expect(page.get_by_role("status").first).to_contain_text(f"Placeringen er sendt til planlæggeren: {reference}")
+        placed = f"Placeringen er sendt til planlæggeren: {reference}"
+        await expect(page.get_by_role("status").first).to_contain_text(placed)
 
         await page.goto(f"/admin/bookings/{reference}")
         for _ in range(30):
@@ -267,4 +268,4 @@ async def test_a_coordinator_places_by_hand_adds_an_absence_reads_statistics_and
             width = await phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 390 + 1, f"{path} is wider than the phone ({width}px)"
         await phone.screenshot(path="/tmp/backoffice-phone.png", full_page=True)
-    Path("/tmp/backoffice-axe.json").write_text(json.dumps(RESULTS, indent=1))
+    Path("/tmp/backoffice-axe.json").write_text(json.dumps(RESULTS, indent=1))  # noqa: ASYNC240 - a test's report

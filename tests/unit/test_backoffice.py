@@ -13,7 +13,7 @@ from services.booking.backoffice.statistics import compute
 from services.booking.domain import Booking
 from services.scheduler.domain import Consultant, DictCalendar, SearchLimits, Talk
 from services.scheduler.fixed import judge
-from shared.contracts.models import BookingDetails, Contact, ConsultantRef, Slot, Workplace
+from shared.contracts.models import BookingDetails, ConsultantRef, Contact, Slot, Workplace
 from shared.text.localtime import LOCAL_TZ
 
 
