@@ -614,6 +614,9 @@ class HistoryEntry:
     type: str | None = None  # an outcome: the scheduler's event type
     by: str | None = None  # a request: who made it (a Requester)
     preferred_starts: tuple[datetime, ...] | None = None  # a request for a new time: the desired starts
+    start: datetime | None = None  # an admin's fixed time (with ``consultant_id``)
+    consultant_id: str | None = None
+    reason: str | None = None  # a cancellation's reason, as given
 
 
 @dataclass(frozen=True)
@@ -691,16 +694,20 @@ class Booking:
     def cancel_pending(self) -> bool:
         return self.cancel_requested_at is not None and self.status != "cancelled"
 
-    def request_cancel(self, *, by: Requester, reason: str, now: datetime) -> Recorded:
-        """Record the wish to cancel and announce it; raises ``NotOpen`` if the booking is not open."""
+    def request_cancel(self, *, by: Requester, reason: str, now: datetime, actor: str | None = None) -> Recorded:
+        """Record the wish to cancel and announce it; raises ``NotOpen`` if the booking is not open.
+        ``actor``: who exactly, for the history (``admin:NAME`` from the back office); else ``by``."""
         if not self.is_open:
             raise NotOpen
         event = new_event(BookingCancelRequestedData(booking_id=self.id, requested_by=by, reason=reason), now=now)
-        entry = HistoryEntry(at=now, status="cancel_requested", event_id=str(event.event_id), by=by)
+        entry = HistoryEntry(
+            at=now, status="cancel_requested", event_id=str(event.event_id), by=actor or by, reason=reason or None
+        )
         return Recorded(replace(self, cancel_requested_at=now, updated_at=now, history=(*self.history, entry)), event)
 
-    def request_reschedule(self, request: RescheduleRequest, *, now: datetime) -> Recorded:
-        """Record the wish for a new time and announce it; raises ``NotOpen`` if the booking is not open."""
+    def request_reschedule(self, request: RescheduleRequest, *, now: datetime, actor: str | None = None) -> Recorded:
+        """Record the wish for a new time and announce it; raises ``NotOpen`` if the booking is not open.
+        ``actor``: who exactly, for the history (``admin:NAME`` from the back office); else ``request.by``."""
         if not self.is_open:
             raise NotOpen
         data = BookingRescheduleRequestedData(
@@ -715,8 +722,10 @@ class Booking:
             at=now,
             status="reschedule_requested",
             event_id=str(event.event_id),
-            by=request.by,
+            by=actor or request.by,
             preferred_starts=request.preferred_starts,
+            start=request.start,
+            consultant_id=request.consultant_id,
         )
         changed = replace(self, reschedule_requested_at=now, updated_at=now, history=(*self.history, entry))
         return Recorded(changed, event)

@@ -223,18 +223,23 @@ async def list_bookings(deps: Deps, status: str | None, limit: int) -> list[Book
     return await deps.store.list(status, limit)
 
 
-async def cancel(deps: Deps, booking: Booking, *, by: Requester, reason: object) -> Booking:
-    """Ask the scheduler to cancel (``booking.cancel_requested``); refused once cancelled or cancelling."""
+async def cancel(
+    deps: Deps, booking: Booking, *, by: Requester, reason: object, actor: str | None = None
+) -> Booking:
+    """Ask the scheduler to cancel (``booking.cancel_requested``); refused once cancelled or cancelling.
+    ``actor`` names who in the history (``admin:NAME``)."""
     with _counting_refusals():
         text = parse_reason(reason)
     if by == "workplace":
         await _within(deps, "changes_per_booking", booking.id)
-    return await _record(deps, booking.request_cancel(by=by, reason=text, now=deps.clock()))
+    return await _record(deps, booking.request_cancel(by=by, reason=text, now=deps.clock(), actor=actor))
 
 
-async def reschedule(deps: Deps, booking: Booking, raw: object, *, by: Requester) -> Booking:
+async def reschedule(
+    deps: Deps, booking: Booking, raw: object, *, by: Requester, actor: str | None = None
+) -> Booking:
     """Ask the scheduler for a new time (``booking.reschedule_requested``): desired starts from anyone,
-    or a fixed start and consultant from an admin."""
+    or a fixed start and consultant from an admin. ``actor`` names who in the history (``admin:NAME``)."""
     now = deps.clock()
     with _counting_refusals():
         request = parse_reschedule(
@@ -242,7 +247,7 @@ async def reschedule(deps: Deps, booking: Booking, raw: object, *, by: Requester
         )
     if by == "workplace":
         await _within(deps, "changes_per_booking", booking.id)
-    return await _record(deps, booking.request_reschedule(request, now=now))
+    return await _record(deps, booking.request_reschedule(request, now=now, actor=actor))
 
 
 async def accept_offer(deps: Deps, booking: Booking, offer_id: str, *, by: Requester) -> Booking:

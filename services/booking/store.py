@@ -89,18 +89,18 @@ class MongoBookingStore:
         except DuplicateKeyError as exc:
             if booking.idempotency is not None and "idempotency_key" in str(exc.details or {}):
                 existing = await self._bookings.find_one({"idempotency_key": booking.idempotency.key}, {"outbox": 0})
-                raise KeyTaken(_booking(existing) if existing else None) from None
+                raise KeyTaken(booking_of(existing) if existing else None) from None
             raise ReferenceTaken(booking.id) from None
         self._on_commit()
 
     async def get(self, booking_id: str) -> Booking | None:
         document = await self._bookings.find_one({"_id": booking_id}, {"outbox": 0})
-        return _booking(document) if document else None
+        return booking_of(document) if document else None
 
     async def list(self, status: str | None, limit: int) -> list[Booking]:
         query = {"status": status} if status else {}
         cursor = self._bookings.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit)
-        return [_booking(document) async for document in cursor]
+        return [booking_of(document) async for document in cursor]
 
     async def record_request(self, booking: Booking, event: Event) -> bool:
         entry = booking.history[-1]
@@ -158,7 +158,7 @@ class MongoBookingStore:
     async def with_contact_email(self, email: str) -> Sequence[Booking]:
         # Stored addresses are normalised (domain lower-cased); the local part is matched as given too.
         cursor = self._bookings.find({"details.contact.email": {"$in": _spellings(email)}}, {"outbox": 0})
-        return [_booking(document) async for document in cursor]
+        return [booking_of(document) async for document in cursor]
 
     async def due_for_erasure(self, before: datetime, limit: int) -> Sequence[Booking]:
         query = {
@@ -166,7 +166,7 @@ class MongoBookingStore:
             "$or": [{"slot.end": {"$lt": before}}, {"slot": None, "updated_at": {"$lt": before}}],
         }
         cursor = self._bookings.find(query, {"outbox": 0}).limit(limit)
-        return [_booking(document) async for document in cursor]
+        return [booking_of(document) async for document in cursor]
 
 
 def _spellings(email: str) -> list[str]:
@@ -248,10 +248,13 @@ def _entry(entry: HistoryEntry) -> Document:
         document["by"] = entry.by
     if entry.preferred_starts is not None:
         document["preferred_starts"] = list(entry.preferred_starts)
+    for name in ("start", "consultant_id", "reason"):
+        if (value := getattr(entry, name)) is not None:
+            document[name] = value
     return document
 
 
-def _booking(document: Document) -> Booking:
+def booking_of(document: Document) -> Booking:
     """A stored booking; fields that older documents lack take their defaults."""
     key = document.get("idempotency_key")
     return Booking(
@@ -289,4 +292,7 @@ def _history_entry(document: Document) -> HistoryEntry:
         type=document.get("type"),
         by=document.get("by"),
         preferred_starts=tuple(starts) if starts is not None else None,
+        start=document.get("start"),
+        consultant_id=document.get("consultant_id"),
+        reason=document.get("reason"),
     )

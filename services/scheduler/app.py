@@ -16,7 +16,7 @@ from services.scheduler.context import AVAILABILITY, CALENDAR, DEPS, WAITLIST
 from services.scheduler.context import PLACEMENTS as PLACEMENT_STORE
 from services.scheduler.domain import SearchLimits
 from services.scheduler.handlers import HANDLERS, Deps, save_consultant
-from services.scheduler.http import api, availability, feed, personal_data, waitlist
+from services.scheduler.http import api, availability, backoffice, feed, personal_data, waitlist
 from services.scheduler.matching import WaitlistWorker
 from services.scheduler.store import INDEXES, PLACEMENTS, MongoCalendarStore, MongoLock, MongoPlacementStore
 from services.topology import ALL_QUEUES, SCHEDULER_QUEUE
@@ -105,4 +105,5 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(availability.routes)
     app.add_routes(personal_data.routes)
     app.add_routes(waitlist.routes)
+    app.add_routes(backoffice.routes)
     return app

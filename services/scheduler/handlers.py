@@ -11,13 +11,14 @@ recognised by its id and changes nothing.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from services.scheduler import matching
 from services.scheduler.consultants import ConsultantIn, StoredConsultant
-from services.scheduler.days import local_day
+from services.scheduler.days import calendar_of, local_day
 from services.scheduler.domain import NoPlacement
+from services.scheduler.fixed import FixedVerdict, judge
 from services.scheduler.placement import Outcome, Placement
 from services.scheduler.reservations import (
     Deps,
@@ -153,6 +154,24 @@ async def on_waitlist_requested(deps: Deps, event: BookingWaitlistRequested) -> 
         raise BookingBusy(f"{data.booking_id}: lease lost before the waitlist choice was stored")
     if changed.waiting is not None:
         await matching.match_waiting(deps, days=None)
+
+
+async def check_fixed(
+    deps: Deps, consultant_id: str, start: datetime, duration: timedelta, *, booking_id: str, theme: str | None
+) -> FixedVerdict | None:
+    """What the scheduler would say to an admin's chosen time and consultant, without reserving anything
+    (the back office shows it before sending); None for a consultant it does not know or who is inactive."""
+    consultant = next((c for c in await deps.calendar.consultants() if c.id == consultant_id), None)
+    if consultant is None:
+        return None
+    now = deps.clock()
+    start = start.astimezone(UTC)
+    day = local_day(start)
+    calendar = calendar_of(await deps.calendar.load_days([consultant.id], [day]))
+    (await deps.busy.busy_for([consultant.id], [day], now)).add_to(calendar)
+    return judge(
+        consultant, start, start + duration, calendar, booking_id=booking_id, theme=theme, now=now, limits=deps.limits
+    )
 
 
 HANDLERS: dict[str, Route[Deps]] = {

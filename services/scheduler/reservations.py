@@ -22,8 +22,8 @@ from services.scheduler.domain import (
     TalkRequest,
     days_needed,
     place,
-    why_not,
 )
+from services.scheduler.fixed import misfit
 from services.scheduler.placement import Placement
 from services.scheduler.store import BusyTimesSource, CalendarStore, Lock, PlacementStore
 from shared.contracts.models import BookingDetails, ConsultantRef, Slot
@@ -102,17 +102,14 @@ async def reserve_fixed(
         consultant.id, start.astimezone(UTC), (start + timedelta(minutes=details.duration_minutes)).astimezone(UTC)
     )
     day = local_day(chosen.start)
-    closed = deps.limits.closed.on(day)
-    if closed is not None:  # an admin may override the notice, never a holiday or closing day
-        return NoPlacement(alternatives=(), reason=f"the chosen time is on a closed day ({closed.name.da})")
     busy = await deps.busy.busy_for([consultant.id], [day], now)
     for _ in range(MAX_ATTEMPTS):
         loaded = by_key(await deps.calendar.load_days([consultant.id], [day]))
         calendar = calendar_of(loaded.values())
         busy.add_to(calendar)
-        reason = why_not(consultant, chosen.start, chosen.end, calendar, ignore_booking_id=booking_id)
+        reason = misfit(consultant, chosen.start, chosen.end, calendar, booking_id=booking_id, limits=deps.limits)
         if reason is not None:
-            return NoPlacement(alternatives=(), reason=f"the chosen time does not fit: {reason}")
+            return NoPlacement(alternatives=(), reason=reason)
         if await reserve(deps, booking_id, details, consultant, chosen, loaded):
             return slot_of(consultant, chosen)
     raise ReservationConflict(booking_id)

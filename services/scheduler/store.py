@@ -23,7 +23,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -31,7 +31,7 @@ from pymongo.errors import DuplicateKeyError
 
 from services.scheduler.calendars.sources import ExternalCalendar
 from services.scheduler.calendars.status import BusyTimes
-from services.scheduler.consultants import ConsultantIn, StoredConsultant, new_feed_token
+from services.scheduler.consultants import ConsultantIn, StoredConsultant, new_feed_token, new_page_token
 from services.scheduler.days import BookedTalk, Day
 from services.scheduler.domain import Consultant
 from services.scheduler.placement import Outcome, Placement, Status
@@ -387,7 +387,8 @@ class MongoCalendarStore:
         return [_consultant_of(doc) for doc in await self._consultants.find({}).sort("_id", 1).to_list()]
 
     async def consultants(self) -> list[Consultant]:
-        return [stored.consultant.to_domain() for stored in await self.list_consultants()]
+        """The active consultants, as the search sees them (a deactivated one is given no new talks)."""
+        return [stored.consultant.to_domain() for stored in await self.list_consultants() if stored.consultant.active]
 
     async def get_consultant(self, consultant_id: str) -> StoredConsultant | None:
         doc = await self._consultants.find_one({"_id": consultant_id})
@@ -398,7 +399,10 @@ class MongoCalendarStore:
         fields = consultant.model_dump(mode="json", exclude={"id"})
         before = await self._consultants.find_one_and_update(
             {"_id": consultant.id},
-            {"$set": {**fields, "updated_at": datetime.now(UTC)}, "$setOnInsert": {"feed_token": new_feed_token()}},
+            {
+                "$set": {**fields, "updated_at": datetime.now(UTC)},
+                "$setOnInsert": {"feed_token": new_feed_token(), "page_token": new_page_token()},
+            },
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
@@ -412,6 +416,18 @@ class MongoCalendarStore:
     async def has_future_talks(self, consultant_id: str, today: date) -> bool:
         query = {"consultant_id": consultant_id, "day": {"$gte": today.isoformat()}, "talks.0": {"$exists": True}}
         return await self._days.find_one(query, {"_id": 1}) is not None
+
+    async def rotate_token(self, consultant_id: str, which: Literal["feed", "page"]) -> StoredConsultant | None:
+        """Give the consultant a new feed or page token (the old link stops working); None if unknown."""
+        token = new_feed_token() if which == "feed" else new_page_token()
+        doc = await self._consultants.find_one_and_update(
+            {"_id": consultant_id}, {"$set": {f"{which}_token": token}}, return_document=ReturnDocument.AFTER
+        )
+        return _consultant_of(doc) if doc is not None else None
+
+    async def consultant_by_page_token(self, consultant_id: str, token: str) -> StoredConsultant | None:
+        doc = await self._consultants.find_one({"_id": consultant_id, "page_token": token})
+        return _consultant_of(doc) if doc is not None else None
 
     async def consultant_by_feed_token(self, consultant_id: str, token: str) -> StoredConsultant | None:
         doc = await self._consultants.find_one({"_id": consultant_id, "feed_token": token})
@@ -474,7 +490,9 @@ class MongoCalendarStore:
 
 def _consultant_of(doc: Document) -> StoredConsultant:
     fields = {k: v for k, v in doc.items() if k in ConsultantIn.model_fields and k != "id"}
-    return StoredConsultant(ConsultantIn.model_validate({"id": doc["_id"], **fields}), doc["feed_token"])
+    return StoredConsultant(
+        ConsultantIn.model_validate({"id": doc["_id"], **fields}), doc["feed_token"], doc.get("page_token")
+    )
 
 
 def _day_of(doc: Document) -> Day:

@@ -35,7 +35,6 @@ from services.booking.http.views import booking_view
 from services.booking.metrics import HONEYPOT
 from services.booking.texts import SERVICE_ROOT, catalogue, translate
 from shared.contracts.catalogue import content
-from shared.infra.auth import ADMIN_DISABLED, is_admin
 from shared.infra.errors import RETRY_AFTER_SECONDS, TOO_MANY
 from shared.infra.faults import is_unavailable
 from shared.infra.resources import SETTINGS
@@ -118,7 +117,6 @@ UNAVAILABLE_FORM = N_(
     "Systemet kan ikke gemme jeres forespørgsel lige nu. Det, I har skrevet, står stadig i formularen: "
     "send den igen om lidt."
 )
-ADMIN_LOGIN = N_("Log ind med admin-token som adgangskode.")
 NOT_SENT = N_("Formularen kunne ikke sendes. Kontakt os gerne på e-mail eller telefon.")
 # A field hidden from people (and from screen readers) that robots fill in.
 HONEYPOT_FIELD = "website"
@@ -459,29 +457,3 @@ async def _change_from_page(
         status = 404 if isinstance(exc, UnknownOffer) else 409
         return _status_page(request, booking, token, status=status, errors={"offers": translate(lang, MESSAGES[code])})
     raise _back_to_status(request, token)
-
-
-# --- admin ------------------------------------------------------------------------------------------------
-
-
-def admin_refusal(request: web.Request) -> web.Response | None:
-    """Why an admin page is not shown (admin pages off, or not signed in), or None for an admin."""
-    lang = page_language(request)
-    if not request.app[SETTINGS].admin_token_value:
-        return web.Response(status=503, text=translate(lang, ADMIN_DISABLED))
-    if not is_admin(request):
-        return web.Response(
-            status=401,
-            text=translate(lang, ADMIN_LOGIN),
-            headers={"WWW-Authenticate": 'Basic realm="admin", charset="UTF-8"'},
-        )
-    return None
-
-
-@routes.get("/admin")
-async def admin_page(request: web.Request) -> web.Response:
-    lang = page_language(request)
-    if (refusal := admin_refusal(request)) is not None:
-        return refusal
-    bookings = await handlers.list_bookings(request.app[DEPS], request.query.get("status") or None, 500)
-    return render(request, "admin.html", bookings=[booking_view(b, lang, admin=True) for b in bookings])

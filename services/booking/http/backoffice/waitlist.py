@@ -2,8 +2,7 @@
 they asked), the offers made and how each ended. Filtered by theme and period with a plain GET form.
 
 The scheduler keeps the waitlist (``GET {SCHEDULER_URL}/api/v1/waitlist``); the names and the links
-to each booking come from this service's own bookings. Self-contained: the booking's base template,
-behind the admin sign-in every admin page uses.
+to each booking come from this service's own bookings. A page of the back office, behind its sign-in.
 """
 
 from __future__ import annotations
@@ -14,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from services.booking.http import DEPS
-from services.booking.http.pages import STATUS_TEXTS, admin_refusal, page_language, render
+from services.booking.http.backoffice.common import deps, language, render
+from services.booking.http.pages import STATUS_TEXTS
 from services.booking.http.views import moment
 from services.booking.scheduler_client import SCHEDULER, SchedulerUnavailable
 from services.booking.texts import translate
@@ -37,11 +36,9 @@ UNAVAILABLE = N_("Ventelisten kan ikke hentes fra planlæggeren lige nu. Prøv i
 BAD_DATE = N_("Ugyldig dato. Brug formatet ÅÅÅÅ-MM-DD, fx 2027-03-01.")
 
 
-@routes.get("/admin/waitlist")
+@routes.get("/waitlist")
 async def waitlist_page(request: web.Request) -> web.Response:
-    if (refusal := admin_refusal(request)) is not None:
-        return refusal
-    lang = page_language(request)
+    lang = language(request)
     theme = request.query.get("theme") or None
     if theme not in content().theme_ids:
         theme = None
@@ -55,12 +52,13 @@ async def waitlist_page(request: web.Request) -> web.Response:
             period[name], errors[name] = None, translate(lang, BAD_DATE)
     filters = {"theme": theme or "", "from": request.query.get("from", ""), "to": request.query.get("to", "")}
     try:
-        entries = await request.app[SCHEDULER].waitlist(theme, period["from"], period["to"])
+        entries = await request.config_dict[SCHEDULER].waitlist(theme, period["from"], period["to"])
     except SchedulerUnavailable:
-        return render(
+        return await render(
             request,
-            "admin_waitlist.html",
+            "admin/waitlist.html",
             status=503,
+            current="waitlist",
             groups=[],
             filters=filters,
             errors=errors,
@@ -73,8 +71,15 @@ async def waitlist_page(request: web.Request) -> web.Response:
         for theme_id, title in _themes(lang)
         if any(row["theme"] == theme_id for row in rows)
     ]
-    return render(
-        request, "admin_waitlist.html", groups=groups, filters=filters, errors=errors, themes=_themes(lang), notice=None
+    return await render(
+        request,
+        "admin/waitlist.html",
+        current="waitlist",
+        groups=groups,
+        filters=filters,
+        errors=errors,
+        themes=_themes(lang),
+        notice=None,
     )
 
 
@@ -94,7 +99,7 @@ def _counts(rows: list[dict[str, Any]], theme_id: str) -> dict[str, int]:
 
 
 async def _row(request: web.Request, entry: dict[str, Any], lang: str) -> dict[str, Any]:
-    booking = await request.app[DEPS].store.get(entry["booking_id"])
+    booking = await deps(request).store.get(entry["booking_id"])
     waiting = entry.get("waiting")
     wanted: list[str] = []
     if waiting:
