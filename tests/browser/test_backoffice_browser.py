@@ -239,9 +239,13 @@ async def test_a_coordinator_places_by_hand_adds_an_absence_reads_statistics_and
         await accessible(page, "statistics")
         await page.screenshot(path="/tmp/backoffice-statistics.png", full_page=True)
 
+        await page.get_by_role("link", name="Venteliste").click()
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Venteliste")
+        await accessible(page, "waitlist")
+
         # English with the switch, kept from page to page.
         await page.get_by_role("link", name="English").click()
-        await expect(page.get_by_role("heading", level=1)).to_have_text("Statistics")
+        await expect(page.get_by_role("heading", level=1)).to_have_text("Waitlist")
         await page.get_by_role("link", name="Needs attention").click()
         await expect(page.get_by_role("heading", level=1)).to_have_text("Needs attention")
         await accessible(page, "needs attention (en)")
@@ -262,7 +266,7 @@ async def test_a_coordinator_places_by_hand_adds_an_absence_reads_statistics_and
     async with browser(base_url, phone=True) as phone:
         await sign_in(phone)
         for path in ("/admin/", "/admin/bookings", f"/admin/bookings/{reference}", "/admin/calendar?view=month",
-                     "/admin/consultants/anne", "/admin/statistics"):
+                     "/admin/consultants/anne", "/admin/statistics", "/admin/waitlist"):
             await phone.goto(path)
             await accessible(phone, f"phone {path}")
             width = await phone.evaluate("document.documentElement.scrollWidth")
