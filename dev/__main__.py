@@ -8,6 +8,7 @@ with the sample consultant, and prints where to go. Ctrl-C stops what it started
 from __future__ import annotations
 
 import argparse
+import base64
 import functools
 import os
 import secrets
@@ -96,9 +97,12 @@ def main() -> None:
             wait_until(lambda: listening(1025), "the mail sink")
 
         admin_token = os.environ.get("ADMIN_TOKEN") or secrets.token_urlsafe(32)
+        # The back office's cookies need a key; a local run makes one (sessions end when it stops).
+        session_key = os.environ.get("SESSION_KEY") or base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
         env = {
             **os.environ,
             "ADMIN_TOKEN": admin_token,
+            "SESSION_KEY": session_key,
             # SecantusDB slows down as it keeps records of retryable writes; a local run needs none.
             "MONGODB_URL": os.environ.get(
                 "MONGODB_URL", "mongodb://127.0.0.1:27017/?directConnection=true&retryWrites=false"
@@ -116,7 +120,8 @@ def main() -> None:
         print(
             f"""
   Booking form:     http://127.0.0.1:8080/          (English: http://127.0.0.1:8080/?lang=en)
-  Admin list:       http://127.0.0.1:8080/admin     (any user name, password = admin token)
+  Back office:      http://127.0.0.1:8080/admin/    (leave the name empty, password = admin token, until
+                    you add an account: python -m services.booking.admins add NAME)
   Admin token:      {admin_token}
   Consultants API:  curl -H 'Authorization: Bearer {admin_token}' http://127.0.0.1:8081/api/v1/consultants
   Mailbox:          {mail}/  (one .eml file per message; open with any mail program)

@@ -8,9 +8,12 @@ from datetime import timedelta
 from aiohttp import web
 
 from services.booking import handlers
+from services.booking.backoffice.reads import INDEXES as BACK_OFFICE_INDEXES
+from services.booking.backoffice.remote import remote_ctx
 from services.booking.domain import BookingRules
 from services.booking.handlers import HANDLERS, Deps
-from services.booking.http import DEPS, api, pages, privacy
+from services.booking.http import DEPS, api, consultant_page, pages, privacy
+from services.booking.http.backoffice import add_back_office
 from services.booking.personal_data import personal_data_ctx
 from services.booking.scheduler_client import SCHEDULER, scheduler_client_ctx
 from services.booking.store import COLLECTION, INDEXES, MongoBookingStore
@@ -84,11 +87,12 @@ def create_app(settings: Settings) -> web.Application:
     app = service_app("booking", settings, max_body=MAX_BODY, unavailable_page=pages.unavailable_page)
     app.cleanup_ctx.extend(
         [
-            mongo_ctx(INDEXES),
+            mongo_ctx({**INDEXES, COLLECTION: [*INDEXES[COLLECTION], *BACK_OFFICE_INDEXES[COLLECTION]]}),
             amqp_ctx(ALL_QUEUES),
             relay_ctx(COLLECTION),
             scheduler_client_ctx,
             personal_data_ctx,
+            remote_ctx,
             deps_ctx,
             poller_ctx(retention),
             consumer_ctx(BOOKING_STATUS_QUEUE, status_projection),
@@ -98,4 +102,6 @@ def create_app(settings: Settings) -> web.Application:
     app.add_routes(api.routes)
     app.add_routes(privacy.routes)
     app.add_routes(pages.routes)
+    app.add_routes(consultant_page.routes)
+    add_back_office(app, settings)
     return app

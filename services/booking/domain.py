@@ -6,6 +6,9 @@
   strictly by pydantic models (unknown fields, ``$``-keys and non-strings where a string belongs are
   refused, so no operator can reach a MongoDB query); the desired start times are then checked
   against the calendar rules (``BookingRules``).
+* **The waitlist.** ``parse_waitlist`` checks the workplace's choice (``offer``, ``auto`` or ``off``)
+  and its optional window ("any weekday morning between two dates"), in a booking request and when
+  changed later; ``Booking.request_waitlist`` and ``Booking.request_offer_accept`` announce them.
 * **The booking.** ``Booking`` is the aggregate: what was asked for, where the scheduler has placed
   it, and its history. Its methods return the booking after the change together with the event that
   announces it (``Recorded``), or, for a scheduler's outcome, the booking after it (or None when the
@@ -22,8 +25,8 @@ import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import datetime, time, timedelta
-from typing import Annotated, Any, Literal
+from datetime import date, datetime, time, timedelta
+from typing import Annotated, Any, Literal, get_args
 
 import phonenumbers
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
@@ -39,14 +42,22 @@ from shared.contracts.events import (
     BookingErasedData,
     BookingNeedsAlternative,
     BookingNeedsAlternativeData,
+    BookingOfferAcceptRequestedData,
+    BookingOfferExpired,
+    BookingOfferExpiredData,
+    BookingOfferMade,
+    BookingOfferMadeData,
+    BookingOfferTaken,
+    BookingOfferTakenData,
     BookingRequestedData,
     BookingRescheduled,
     BookingRescheduleRequestedData,
     BookingScheduled,
+    BookingWaitlistRequestedData,
     Event,
     new_event,
 )
-from shared.contracts.models import BookingDetails, Contact, Slot, Workplace
+from shared.contracts.models import BookingDetails, Contact, Offer, PartOfDay, Slot, WaitlistMode, WaitWindow, Workplace
 from shared.text.clean import NOTE_MESSAGE, ONE_LINE_MESSAGE, has_forbidden, normalize_newlines
 from shared.text.email import normalize_email
 from shared.text.i18n import N_
@@ -59,6 +70,7 @@ MIN_PARTICIPANTS, MAX_PARTICIPANTS = 1, 500
 MAX_STARTS = 3
 MAX_REASON = 1000
 MAX_IDEMPOTENCY_KEY = 200
+MAX_WAIT_WINDOW_DAYS = 92  # a waitlist window of about three months at most
 
 
 @dataclass(frozen=True)
@@ -118,6 +130,11 @@ MESSAGES: dict[str, str] = {
     "window_order": N_("Slutdatoen må ikke ligge før startdatoen."),
     "window_too_long": N_("Højst {days} dage ad gangen."),
     "window_outside": N_("Der kan bookes tider fra {first} til {last}."),
+    "waitlist": N_("Vælg tilbud, automatisk booking eller nej tak (offer, auto eller off)."),
+    "window_type": N_("Perioden skal have en startdato (from) og en slutdato (to), fx 2027-03-01."),
+    "part_of_day": N_("Vælg formiddag, eftermiddag eller hele dagen (morning, afternoon eller any)."),
+    "offer_unknown": N_("Tilbuddet findes ikke (længere)."),
+    "offer_expired": N_("Tilbuddet er udløbet, og tiden er givet videre til den næste på ventelisten."),
     "invalid": N_("Ugyldig værdi."),
 }
 
@@ -229,6 +246,15 @@ class _BookingIn(BaseModel):
     preferred_starts: Any
     notes: Note = ""
     language: Any = "da"
+    waitlist: Any = "offer"
+    waitlist_window: Any = None
+
+    @field_validator("waitlist")
+    @classmethod
+    def _waitlist(cls, value: Any) -> str:
+        if value not in get_args(WaitlistMode):
+            raise PydanticCustomError("waitlist", "waitlist")
+        return str(value)
 
     @field_validator("theme")
     @classmethod
@@ -365,6 +391,8 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
         errors.extend(start_errors)
     if parsed is not None and country_of(parsed.contact.phone) not in rules.phone_countries:
         errors.append(FieldError("contact.phone", "phone_country", {"countries": _countries(rules.phone_countries)}))
+    window, window_errors = parse_window(raw.get("waitlist_window"), "waitlist_window", now=now, rules=rules)
+    errors.extend(window_errors)
     if errors or parsed is None:
         raise InvalidBooking(errors)
     return BookingDetails(
@@ -377,12 +405,86 @@ def parse_booking(raw: object, *, now: datetime, rules: BookingRules) -> Booking
         preferred_starts=tuple(starts),
         notes=parsed.notes,
         language=parsed.language,
+        waitlist=parsed.waitlist,
+        waitlist_window=window,
     )
 
 
 def _countries(codes: tuple[str, ...]) -> str:
     """"+45 (DK)", "+45 (DK), +46 (SE)": how a workplace recognises the countries meant."""
     return ", ".join(f"+{phonenumbers.country_code_for_region(code)} ({code})" for code in codes)
+
+
+# --- the waitlist -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WaitlistRequest:
+    """What happens when a wanted time frees: ``offer``, ``auto`` or ``off``, and the optional window."""
+
+    mode: WaitlistMode
+    window: WaitWindow | None = None
+
+
+def parse_window(
+    raw: object, field: str, *, now: datetime, rules: BookingRules
+) -> tuple[WaitWindow | None, list[FieldError]]:
+    """``{"from": "YYYY-MM-DD", "to": "YYYY-MM-DD", "part_of_day": "morning"|"afternoon"|"any"}`` or
+    nothing: any weekday (in that part of the day) between the dates, inclusive, within the bookable
+    days and at most ``MAX_WAIT_WINDOW_DAYS`` long."""
+    if raw is None:
+        return None, []
+    if not isinstance(raw, dict) or set(raw) - {"from", "to", "part_of_day"}:
+        return None, [FieldError(field, "window_type")]
+    errors: list[FieldError] = []
+    days: dict[str, date] = {}
+    for name in ("from", "to"):
+        value = raw.get(name)
+        try:
+            days[name] = date.fromisoformat(value.strip()) if isinstance(value, str) else date.fromisoformat("")
+        except ValueError:
+            errors.append(FieldError(f"{field}.{name}", "date_format"))
+    part = raw.get("part_of_day", "any")
+    if part not in get_args(PartOfDay):
+        errors.append(FieldError(f"{field}.part_of_day", "part_of_day"))
+    if len(days) == 2:
+        first, last = days["from"], days["to"]
+        bookable = (to_local(now + rules.min_notice).date(), to_local(now + rules.max_ahead).date())
+        outside = {"first": bookable[0].isoformat(), "last": bookable[1].isoformat()}
+        if last < first:
+            errors.append(FieldError(f"{field}.to", "window_order"))
+        elif (last - first).days >= MAX_WAIT_WINDOW_DAYS:
+            errors.append(FieldError(f"{field}.to", "window_too_long", {"days": MAX_WAIT_WINDOW_DAYS}))
+        elif last < bookable[0]:
+            errors.append(FieldError(f"{field}.to", "window_outside", outside))
+        elif first > bookable[1]:
+            errors.append(FieldError(f"{field}.from", "window_outside", outside))
+    if errors:
+        return None, errors
+    return WaitWindow(first=days["from"], last=days["to"], part_of_day=part), []
+
+
+def parse_waitlist(raw: object, *, now: datetime, rules: BookingRules) -> WaitlistRequest:
+    """``{"waitlist": "offer"|"auto"|"off", "window": {...} | null}``; raises ``InvalidBooking``."""
+    if not isinstance(raw, dict):
+        raise InvalidBooking([FieldError("body", "model_type")])
+    errors = [FieldError(k, "extra_forbidden") for k in raw if k not in ("waitlist", "window")]
+    mode: WaitlistMode = raw.get("waitlist")  # type: ignore[assignment]  # checked on the next line
+    if mode not in get_args(WaitlistMode):
+        errors.append(FieldError("waitlist", "waitlist"))
+    window, window_errors = parse_window(raw.get("window"), "window", now=now, rules=rules)
+    errors.extend(window_errors)
+    if errors:
+        raise InvalidBooking(errors)
+    return WaitlistRequest(mode, window if mode != "off" else None)
+
+
+class UnknownOffer(Exception):
+    """No such offer open for this booking."""
+
+
+class OfferExpired(Exception):
+    """The offer ran out: its time has passed to the next in line."""
 
 
 # --- the other requests ----------------------------------------------------------------------------------
@@ -467,7 +569,15 @@ def check_idempotency_key(key: str | None) -> None:
 Status = Literal["received", "scheduled", "needs_alternative", "cancelled"]
 OPEN_STATUSES: tuple[Status, ...] = ("received", "scheduled", "needs_alternative")
 # The scheduler's outcomes for a booking, each carrying the placement's revision.
-Outcome = BookingScheduled | BookingNeedsAlternative | BookingCancelled | BookingRescheduled
+Outcome = (
+    BookingScheduled
+    | BookingNeedsAlternative
+    | BookingCancelled
+    | BookingRescheduled
+    | BookingOfferMade
+    | BookingOfferExpired
+    | BookingOfferTaken
+)
 
 # Crockford's base 32 without look-alikes: references are read aloud on the phone.
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -504,6 +614,9 @@ class HistoryEntry:
     type: str | None = None  # an outcome: the scheduler's event type
     by: str | None = None  # a request: who made it (a Requester)
     preferred_starts: tuple[datetime, ...] | None = None  # a request for a new time: the desired starts
+    start: datetime | None = None  # an admin's fixed time (with ``consultant_id``)
+    consultant_id: str | None = None
+    reason: str | None = None  # a cancellation's reason, as given
 
 
 @dataclass(frozen=True)
@@ -537,6 +650,9 @@ class Booking:
     reschedule_requested_at: datetime | None = None  # set while a request for a new time is under way
     idempotency: Idempotency | None = None
     erased_at: datetime | None = None  # when its personal data was erased (the talk stays on record)
+    offers: tuple[Offer, ...] = ()  # freed times offered from the waitlist, open to accept
+    offer_accept_requested_at: datetime | None = None  # set while an accepted offer is being placed
+    offer_taken: bool = False  # the offer accepted last was taken meanwhile: fresh choices are shown
 
     @classmethod
     def request(
@@ -578,16 +694,20 @@ class Booking:
     def cancel_pending(self) -> bool:
         return self.cancel_requested_at is not None and self.status != "cancelled"
 
-    def request_cancel(self, *, by: Requester, reason: str, now: datetime) -> Recorded:
-        """Record the wish to cancel and announce it; raises ``NotOpen`` if the booking is not open."""
+    def request_cancel(self, *, by: Requester, reason: str, now: datetime, actor: str | None = None) -> Recorded:
+        """Record the wish to cancel and announce it; raises ``NotOpen`` if the booking is not open.
+        ``actor``: who exactly, for the history (``admin:NAME`` from the back office); else ``by``."""
         if not self.is_open:
             raise NotOpen
         event = new_event(BookingCancelRequestedData(booking_id=self.id, requested_by=by, reason=reason), now=now)
-        entry = HistoryEntry(at=now, status="cancel_requested", event_id=str(event.event_id), by=by)
+        entry = HistoryEntry(
+            at=now, status="cancel_requested", event_id=str(event.event_id), by=actor or by, reason=reason or None
+        )
         return Recorded(replace(self, cancel_requested_at=now, updated_at=now, history=(*self.history, entry)), event)
 
-    def request_reschedule(self, request: RescheduleRequest, *, now: datetime) -> Recorded:
-        """Record the wish for a new time and announce it; raises ``NotOpen`` if the booking is not open."""
+    def request_reschedule(self, request: RescheduleRequest, *, now: datetime, actor: str | None = None) -> Recorded:
+        """Record the wish for a new time and announce it; raises ``NotOpen`` if the booking is not open.
+        ``actor``: who exactly, for the history (``admin:NAME`` from the back office); else ``request.by``."""
         if not self.is_open:
             raise NotOpen
         data = BookingRescheduleRequestedData(
@@ -602,10 +722,52 @@ class Booking:
             at=now,
             status="reschedule_requested",
             event_id=str(event.event_id),
-            by=request.by,
+            by=actor or request.by,
             preferred_starts=request.preferred_starts,
+            start=request.start,
+            consultant_id=request.consultant_id,
         )
         changed = replace(self, reschedule_requested_at=now, updated_at=now, history=(*self.history, entry))
+        return Recorded(changed, event)
+
+    def open_offers(self, now: datetime) -> tuple[Offer, ...]:
+        """The offers that can still be accepted."""
+        return tuple(offer for offer in self.offers if offer.expires_at > now)
+
+    def request_offer_accept(self, offer_id: str, *, by: Requester, now: datetime) -> Recorded:
+        """Accept an offer: the scheduler places the talk at its time if it is still free. Raises
+        ``NotOpen``, ``UnknownOffer``, or ``OfferExpired`` (its time was passed on)."""
+        if not self.is_open:
+            raise NotOpen
+        offer = next((offer for offer in self.offers if offer.id == offer_id), None)
+        if offer is None:
+            raise UnknownOffer(offer_id)
+        if offer.expires_at <= now:
+            raise OfferExpired(offer_id)
+        data = BookingOfferAcceptRequestedData(booking_id=self.id, offer_id=offer_id, requested_by=by)
+        event = new_event(data, now=now)
+        entry = HistoryEntry(at=now, status="offer_accept_requested", event_id=str(event.event_id), by=by)
+        changed = replace(self, offer_accept_requested_at=now, updated_at=now, history=(*self.history, entry))
+        return Recorded(changed, event)
+
+    def request_waitlist(self, request: WaitlistRequest, *, by: Requester, now: datetime) -> Recorded:
+        """Change what happens when a wanted time frees (for a scheduled talk: whether an earlier time is
+        wanted); ``off`` drops the open offers. Raises ``NotOpen``."""
+        if not self.is_open:
+            raise NotOpen
+        data = BookingWaitlistRequestedData(
+            booking_id=self.id, requested_by=by, waitlist=request.mode, window=request.window
+        )
+        event = new_event(data, now=now)
+        entry = HistoryEntry(at=now, status="waitlist_requested", event_id=str(event.event_id), by=by)
+        details = self.details.model_copy(update={"waitlist": request.mode, "waitlist_window": request.window})
+        changed = replace(
+            self,
+            details=details,
+            offers=() if request.mode == "off" else self.offers,
+            updated_at=now,
+            history=(*self.history, entry),
+        )
         return Recorded(changed, event)
 
     def erase(self, *, by: Eraser, now: datetime) -> Recorded | None:
@@ -629,70 +791,71 @@ class Booking:
 
     def apply_outcome(self, event: Outcome) -> Booking | None:
         """The booking after the scheduler's ``event``; None if it changes nothing: an outcome already
-        applied, or one older than the last applied (see ``OutcomeChange``)."""
-        return OutcomeChange.of(event).applied_to(self)
+        applied, or one older than the last applied.
 
-
-@dataclass(frozen=True)
-class OutcomeChange:
-    """What one of the scheduler's outcomes does to a booking. It is decided by the event alone, so it
-    can be stored without reading the booking first; it applies once, and only over older outcomes.
-
-    "Older" is by the outcome's revision, which the scheduler raises with every outcome it stores
-    for the booking: not by a clock, which may differ between replicas."""
-
-    booking_id: str
-    revision: int
-    entry: HistoryEntry  # the step in the booking's history; its event id tells the outcome applied
-    fields: Mapping[str, Any]  # the booking's fields the outcome sets (besides revision and times)
-
-    @classmethod
-    def of(cls, event: Outcome) -> OutcomeChange:
+        "Older" is by the outcome's revision, which the scheduler raises with every outcome it stores
+        for the booking: not by a clock, which may differ between replicas."""
+        revision = event.data.revision
+        if any(entry.event_id == str(event.event_id) for entry in self.history):
+            return None
+        if self.revision is not None and revision <= self.revision:
+            return None
         data = event.data
-        fields: dict[str, Any]
-        if isinstance(data, BookingCancelledData):
-            fields = {"status": "cancelled", "slot": None, "alternatives": (), "cancel_reason": data.reason}
+        if isinstance(data, BookingOfferMadeData):
+            changed = replace(self, offers=(*self.offers, data.offer))
+        elif isinstance(data, BookingOfferExpiredData):
+            changed = replace(self, offers=tuple(o for o in self.offers if o.id != data.offer_id))
+        elif isinstance(data, BookingOfferTakenData):
+            # Just taken by someone else: fresh choices; a scheduled talk keeps its time.
+            changed = replace(
+                self,
+                status="scheduled" if data.current_slot else "needs_alternative",
+                slot=data.current_slot,
+                offers=tuple(o for o in self.offers if o.id != data.offer_id),
+                alternatives=tuple(data.alternatives),
+                offer_accept_requested_at=None,
+                offer_taken=True,
+            )
+        elif isinstance(data, BookingCancelledData):
+            changed = replace(
+                self, status="cancelled", slot=None, alternatives=(), cancel_reason=data.reason, offers=()
+            )
         elif isinstance(data, BookingNeedsAlternativeData):
             # A scheduled talk that could not be moved stays scheduled; the alternatives are offered.
             kept = data.current_slot
-            fields = {
-                "status": "scheduled" if kept else "needs_alternative",
-                "slot": kept,
-                "alternatives": tuple(data.alternatives),
-                "reason": data.reason,
-                "reschedule_requested_at": None,
-            }
-        else:  # scheduled, or moved to a new time
-            fields = {
-                "status": "scheduled",
-                "slot": data.slot,
-                "sequence": data.sequence,
-                "alternatives": (),
-                "reschedule_requested_at": None,
-            }
-        entry = HistoryEntry(
-            at=event.occurred_at, status=fields["status"], event_id=str(event.event_id), type=event.type
-        )
-        return cls(booking_id=event.correlation_id, revision=data.revision, entry=entry, fields=fields)
+            changed = replace(
+                self,
+                status="scheduled" if kept else "needs_alternative",
+                slot=kept,
+                alternatives=tuple(data.alternatives),
+                reason=data.reason,
+                reschedule_requested_at=None,
+                offer_taken=False,
+            )
+        else:  # scheduled, or moved to a new time (an offer accepted, or given directly from the waitlist)
+            changed = replace(
+                self,
+                status="scheduled",
+                slot=data.slot,
+                sequence=data.sequence,
+                alternatives=(),
+                reschedule_requested_at=None,
+                offers=(),
+                offer_accept_requested_at=None,
+                offer_taken=False,
+            )
+        at = event.occurred_at
+        step = _OFFER_STEPS.get(event.type, changed.status)
+        entry = HistoryEntry(at=at, status=step, event_id=str(event.event_id), type=event.type)
+        return replace(changed, revision=revision, status_at=at, updated_at=at, history=(*self.history, entry))
 
-    def applies_to(self, booking: Booking) -> bool:
-        """Not applied before, and newer than the last outcome applied."""
-        if any(entry.event_id == self.entry.event_id for entry in booking.history):
-            return False
-        return booking.revision is None or self.revision > booking.revision
 
-    def applied_to(self, booking: Booking) -> Booking | None:
-        if not self.applies_to(booking):
-            return None
-        at = self.entry.at
-        return replace(
-            booking,
-            **self.fields,
-            revision=self.revision,
-            status_at=at,
-            updated_at=at,
-            history=(*booking.history, self.entry),
-        )
+# The history's word for an offer's outcome (other outcomes record the booking's new status).
+_OFFER_STEPS = {
+    "booking.offer_made": "offer_made",
+    "booking.offer_expired": "offer_expired",
+    "booking.offer_taken": "offer_taken",
+}
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from services.booking.domain import (
 )
 from shared.contracts.catalogue import content
 from shared.text.localtime import to_local
+from shared.text.numbers import whole_number
 
 WEEK = timedelta(days=7)
 
@@ -59,7 +60,7 @@ def parse_query(
     if theme not in content().theme_ids:
         errors.append(FieldError("theme", "theme_one"))
     minutes_text = raw.get("duration_minutes", "").strip()
-    minutes = int(minutes_text) if minutes_text.isdigit() else 0
+    minutes = whole_number(minutes_text) or 0
     if not MIN_DURATION <= minutes <= MAX_DURATION:
         errors.append(FieldError("duration_minutes", "duration"))
     days: dict[str, date] = {}

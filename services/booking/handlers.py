@@ -25,7 +25,6 @@ from services.booking.domain import (
     InvalidBooking,
     NotOpen,
     Outcome,
-    OutcomeChange,
     Recorded,
     Requester,
     check_idempotency_key,
@@ -34,6 +33,7 @@ from services.booking.domain import (
     parse_booking,
     parse_reason,
     parse_reschedule,
+    parse_waitlist,
 )
 from services.booking.free_times import FreeSlot, FreeTimesQuery, acceptable
 from services.booking.metrics import BOOKINGS_CREATED, LIMITED, count_invalid
@@ -183,18 +183,19 @@ async def _store_new(deps: Deps, details: BookingDetails, now: datetime, idempot
 
 
 async def await_outcome(deps: Deps, booking: Booking, *, wait: float, poll: float = 0.5) -> Booking:
-    """The booking once the scheduler's first outcome for it is stored, or as it stands after ``wait``
-    seconds. Woken at once when this replica stores the outcome; read again every ``poll`` seconds
-    for one another replica stored."""
+    """The booking once the scheduler's next outcome for it (after the one ``booking`` shows) is stored,
+    or as it stands after ``wait`` seconds. Woken at once when this replica stores the outcome; read
+    again every ``poll`` seconds for one another replica stored."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
+    before = booking.revision if booking.revision is not None else -1
     with deps.outcomes.watch(booking.id) as arrived:
         while (remaining := deadline - loop.time()) > 0:
             with suppress(TimeoutError):
                 await asyncio.wait_for(arrived.wait(), min(poll, remaining))
             arrived.clear()
             current = await deps.store.get(booking.id)
-            if current is not None and current.revision is not None:
+            if current is not None and current.revision is not None and current.revision > before:
                 return current
     return booking
 
@@ -222,18 +223,23 @@ async def list_bookings(deps: Deps, status: str | None, limit: int) -> list[Book
     return await deps.store.list(status, limit)
 
 
-async def cancel(deps: Deps, booking: Booking, *, by: Requester, reason: object) -> Booking:
-    """Ask the scheduler to cancel (``booking.cancel_requested``); refused once cancelled or cancelling."""
+async def cancel(
+    deps: Deps, booking: Booking, *, by: Requester, reason: object, actor: str | None = None
+) -> Booking:
+    """Ask the scheduler to cancel (``booking.cancel_requested``); refused once cancelled or cancelling.
+    ``actor`` names who in the history (``admin:NAME``)."""
     with _counting_refusals():
         text = parse_reason(reason)
     if by == "workplace":
         await _within(deps, "changes_per_booking", booking.id)
-    return await _record(deps, booking.request_cancel(by=by, reason=text, now=deps.clock()))
+    return await _record(deps, booking.request_cancel(by=by, reason=text, now=deps.clock(), actor=actor))
 
 
-async def reschedule(deps: Deps, booking: Booking, raw: object, *, by: Requester) -> Booking:
+async def reschedule(
+    deps: Deps, booking: Booking, raw: object, *, by: Requester, actor: str | None = None
+) -> Booking:
     """Ask the scheduler for a new time (``booking.reschedule_requested``): desired starts from anyone,
-    or a fixed start and consultant from an admin."""
+    or a fixed start and consultant from an admin. ``actor`` names who in the history (``admin:NAME``)."""
     now = deps.clock()
     with _counting_refusals():
         request = parse_reschedule(
@@ -241,7 +247,27 @@ async def reschedule(deps: Deps, booking: Booking, raw: object, *, by: Requester
         )
     if by == "workplace":
         await _within(deps, "changes_per_booking", booking.id)
-    return await _record(deps, booking.request_reschedule(request, now=now))
+    return await _record(deps, booking.request_reschedule(request, now=now, actor=actor))
+
+
+async def accept_offer(deps: Deps, booking: Booking, offer_id: str, *, by: Requester) -> Booking:
+    """Accept an offer from the waitlist (``booking.offer_accept_requested``): the scheduler places the
+    talk at its time if still free, else gives fresh choices. Raises ``NotOpen``, ``UnknownOffer`` or
+    ``OfferExpired``."""
+    if by == "workplace":
+        await _within(deps, "changes_per_booking", booking.id)
+    return await _record(deps, booking.request_offer_accept(offer_id, by=by, now=deps.clock()))
+
+
+async def change_waitlist(deps: Deps, booking: Booking, raw: object, *, by: Requester) -> Booking:
+    """What happens when a wanted (or, for a scheduled talk, an earlier) time frees:
+    ``{"waitlist": "offer"|"auto"|"off", "window": {"from", "to", "part_of_day"} | null}``."""
+    now = deps.clock()
+    with _counting_refusals():
+        request = parse_waitlist(raw, now=now, rules=deps.rules)
+    if by == "workplace":
+        await _within(deps, "changes_per_booking", booking.id)
+    return await _record(deps, booking.request_waitlist(request, by=by, now=now))
 
 
 async def _within(deps: Deps, limit: str, identifier: str) -> None:
@@ -297,11 +323,14 @@ async def erase_expired(deps: Deps, keep: timedelta, batch: int = 100) -> int:
 
 
 async def apply_outcome(deps: Deps, event: Outcome) -> None:
-    """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once
-    (one write; a booking that does not exist, or has this outcome or a newer one, is left alone)."""
-    change = OutcomeChange.of(event)
-    if await deps.store.record_outcome(change):
-        deps.outcomes.arrived(change.booking_id)
+    """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once."""
+    booking = await deps.store.get(event.correlation_id)
+    if booking is None:
+        return
+    changed = booking.apply_outcome(event)
+    if changed is not None:
+        await deps.store.record_outcome(changed)
+        deps.outcomes.arrived(booking.id)
 
 
 HANDLERS: dict[str, Route[Deps]] = {
@@ -309,4 +338,7 @@ HANDLERS: dict[str, Route[Deps]] = {
     "booking.needs_alternative": apply_outcome,
     "booking.cancelled": apply_outcome,
     "booking.rescheduled": apply_outcome,
+    "booking.offer_made": apply_outcome,
+    "booking.offer_expired": apply_outcome,
+    "booking.offer_taken": apply_outcome,
 }

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency, OutcomeChange
+from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency
 from shared.contracts.events import Event
-from shared.contracts.models import BookingDetails, Slot
+from shared.contracts.models import BookingDetails, Offer, Slot
 from shared.infra.grouped import GroupedInserts
 from shared.infra.mongo import Document
 from shared.infra.outbox import OUTBOX_INDEXES, Handoff, OutboxRelay, merge_updates, outbox_fields, outbox_update
@@ -31,6 +31,7 @@ INDEXES = {
         IndexModel([("status", 1), ("created_at", -1)]),
         IndexModel([("details.contact.email", 1)]),  # erasure and export by e-mail address
     ],
+    "processed_events": [],
 }
 
 
@@ -56,12 +57,13 @@ class BookingStore(Protocol):
         """The newest bookings first, all or those with ``status``."""
 
     async def record_request(self, booking: Booking, event: Event) -> bool:
-        """Store a cancel or reschedule request (the last entry of ``booking.history``) with its event,
-        if the stored booking is still open; False if it is not (it was cancelled meanwhile)."""
+        """Store a request (cancel, reschedule, accept an offer, the waitlist choice: the last entry of
+        ``booking.history``) with its event, if the stored booking is still open; False if it is not (it
+        was cancelled meanwhile)."""
 
-    async def record_outcome(self, change: OutcomeChange) -> bool:
-        """Apply a scheduler's outcome to the stored booking, without reading it first, unless it has
-        that outcome, or a newer one, already (or does not exist); False then."""
+    async def record_outcome(self, booking: Booking) -> bool:
+        """Store the booking after a scheduler's outcome (the last entry of its history), unless the
+        stored booking has that outcome, or a newer one, already; False then."""
 
     async def record_erasure(self, booking: Booking, event: Event) -> bool:
         """Store the erased booking (its personal data replaced) with its event; False if it was erased
@@ -104,25 +106,27 @@ class MongoBookingStore:
         if duplicate is not None:
             if booking.idempotency is not None and "idempotency_key" in str(duplicate.details or {}):
                 existing = await self._bookings.find_one({"idempotency_key": booking.idempotency.key}, {"outbox": 0})
-                raise KeyTaken(_booking(existing) if existing else None) from None
+                raise KeyTaken(booking_of(existing) if existing else None) from None
             raise ReferenceTaken(booking.id) from None
         self._committed(booking.id, handoff)
 
     async def get(self, booking_id: str) -> Booking | None:
         document = await self._bookings.find_one({"_id": booking_id}, {"outbox": 0})
-        return _booking(document) if document else None
+        return booking_of(document) if document else None
 
     async def list(self, status: str | None, limit: int) -> list[Booking]:
         query = {"status": status} if status else {}
         cursor = self._bookings.find(query, {"outbox": 0}).sort("created_at", -1).limit(limit)
-        return [_booking(document) async for document in cursor]
+        return [booking_of(document) async for document in cursor]
 
     async def record_request(self, booking: Booking, event: Event) -> bool:
         entry = booking.history[-1]
-        marker = _REQUEST_MARKERS[entry.status]
         handoff = self._handoff(event, entry.at)
         update = merge_updates(
-            {"$set": {marker: entry.at, "updated_at": booking.updated_at}, "$push": {"history": _entry(entry)}},
+            {
+                "$set": {**_request_fields(booking, entry), "updated_at": booking.updated_at},
+                "$push": {"history": _entry(entry)},
+            },
             outbox_update([event], entry.at, handoff),
         )
         result = await self._bookings.update_one(
@@ -133,26 +137,24 @@ class MongoBookingStore:
         self._committed(booking.id, handoff)
         return True
 
-    async def record_outcome(self, change: OutcomeChange) -> bool:
-        at = change.entry.at
+    async def record_outcome(self, booking: Booking) -> bool:
+        entry = booking.history[-1]
         result = await self._bookings.update_one(
             {
-                "_id": change.booking_id,
-                "history.event_id": {"$ne": change.entry.event_id},
+                "_id": booking.id,
+                "history.event_id": {"$ne": entry.event_id},
                 # "before this one": lower, or not set yet (one condition, no $or: an $or makes some
                 # servers (SecantusDB) scan the whole collection instead of using the _id)
-                "revision": {"$not": {"$gte": change.revision}},
+                "revision": {"$not": {"$gte": booking.revision}},
             },
-            {
-                "$set": {**_change_fields(change), "revision": change.revision, "status_at": at, "updated_at": at},
-                "$push": {"history": _entry(change.entry)},
-            },
+            {"$set": _outcome_fields(booking), "$push": {"history": _entry(entry)}},
         )
         return result.modified_count == 1
 
 
     async def record_erasure(self, booking: Booking, event: Event) -> bool:
         entry = booking.history[-1]
+        handoff = self._handoff(event, entry.at)
         update = merge_updates(
             {
                 "$set": {
@@ -164,18 +166,18 @@ class MongoBookingStore:
                 "$unset": {"idempotency_key": "", "request_hash": ""},
                 "$push": {"history": _entry(entry)},
             },
-            outbox_update([event], entry.at),
+            outbox_update([event], entry.at, handoff),
         )
         result = await self._bookings.update_one({"_id": booking.id, "erased_at": None}, update)
         if result.modified_count != 1:
             return False
-        self._on_commit()
+        self._committed(booking.id, handoff)
         return True
 
     async def with_contact_email(self, email: str) -> Sequence[Booking]:
         # Stored addresses are normalised (domain lower-cased); the local part is matched as given too.
         cursor = self._bookings.find({"details.contact.email": {"$in": _spellings(email)}}, {"outbox": 0})
-        return [_booking(document) async for document in cursor]
+        return [booking_of(document) async for document in cursor]
 
     async def due_for_erasure(self, before: datetime, limit: int) -> Sequence[Booking]:
         query = {
@@ -183,7 +185,7 @@ class MongoBookingStore:
             "$or": [{"slot.end": {"$lt": before}}, {"slot": None, "updated_at": {"$lt": before}}],
         }
         cursor = self._bookings.find(query, {"outbox": 0}).limit(limit)
-        return [_booking(document) async for document in cursor]
+        return [booking_of(document) async for document in cursor]
 
 
 def _spellings(email: str) -> list[str]:
@@ -192,7 +194,26 @@ def _spellings(email: str) -> list[str]:
 
 
 # Which field a request sets, by the status its history entry records.
-_REQUEST_MARKERS = {"cancel_requested": "cancel_requested_at", "reschedule_requested": "reschedule_requested_at"}
+_REQUEST_MARKERS = {
+    "cancel_requested": "cancel_requested_at",
+    "reschedule_requested": "reschedule_requested_at",
+    "offer_accept_requested": "offer_accept_requested_at",
+}
+
+
+def _request_fields(booking: Booking, entry: HistoryEntry) -> Document:
+    if entry.status == "waitlist_requested":  # the choice itself is what changes
+        window = booking.details.waitlist_window
+        return {
+            "details.waitlist": booking.details.waitlist,
+            "details.waitlist_window": window.model_dump(mode="json") if window else None,
+            "offers": [_offer(offer) for offer in booking.offers],
+        }
+    return {_REQUEST_MARKERS[entry.status]: entry.at}
+
+
+def _offer(offer: Offer) -> Document:
+    return offer.model_dump(mode="python")
 
 
 # --- documents <-> bookings ------------------------------------------------------------------------------
@@ -215,14 +236,23 @@ def _new_document(booking: Booking) -> Document:
     return document
 
 
-def _change_fields(change: OutcomeChange) -> Document:
-    """What an outcome of the scheduler sets, as stored."""
-    as_stored: dict[str, Callable[[Any], Any]] = {"slot": _slot, "alternatives": list}
-    return {name: as_stored.get(name, _same)(value) for name, value in change.fields.items()}
-
-
-def _same(value: Any) -> Any:
-    return value
+def _outcome_fields(booking: Booking) -> Document:
+    """What an outcome of the scheduler decides."""
+    return {
+        "status": booking.status,
+        "slot": _slot(booking.slot),
+        "alternatives": list(booking.alternatives),
+        "sequence": booking.sequence,
+        "reason": booking.reason,
+        "cancel_reason": booking.cancel_reason,
+        "reschedule_requested_at": booking.reschedule_requested_at,
+        "revision": booking.revision,
+        "status_at": booking.status_at,
+        "updated_at": booking.updated_at,
+        "offers": [_offer(offer) for offer in booking.offers],
+        "offer_accept_requested_at": booking.offer_accept_requested_at,
+        "offer_taken": booking.offer_taken,
+    }
 
 
 def _slot(slot: Slot | None) -> Document | None:
@@ -237,10 +267,13 @@ def _entry(entry: HistoryEntry) -> Document:
         document["by"] = entry.by
     if entry.preferred_starts is not None:
         document["preferred_starts"] = list(entry.preferred_starts)
+    for name in ("start", "consultant_id", "reason"):
+        if (value := getattr(entry, name)) is not None:
+            document[name] = value
     return document
 
 
-def _booking(document: Document) -> Booking:
+def booking_of(document: Document) -> Booking:
     """A stored booking; fields that older documents lack take their defaults."""
     key = document.get("idempotency_key")
     return Booking(
@@ -263,6 +296,9 @@ def _booking(document: Document) -> Booking:
         reschedule_requested_at=document.get("reschedule_requested_at"),
         idempotency=Idempotency(key, document.get("request_hash") or "") if key is not None else None,
         erased_at=document.get("erased_at"),
+        offers=tuple(Offer.model_validate(offer) for offer in document.get("offers") or ()),
+        offer_accept_requested_at=document.get("offer_accept_requested_at"),
+        offer_taken=bool(document.get("offer_taken")),
     )
 
 
@@ -275,4 +311,7 @@ def _history_entry(document: Document) -> HistoryEntry:
         type=document.get("type"),
         by=document.get("by"),
         preferred_starts=tuple(starts) if starts is not None else None,
+        start=document.get("start"),
+        consultant_id=document.get("consultant_id"),
+        reason=document.get("reason"),
     )

@@ -1,7 +1,7 @@
 """What the notifier sends for each booking event: pure functions from an event's data to messages.
 
 One composer per event the notifier acts on (``receipt``, ``scheduled``, ``needs_alternative``,
-``rescheduled``, ``cancelled``) and ``reminder_messages`` for the reminders before a talk. Nothing here
+``rescheduled``, ``cancelled``, ``offer``) and ``reminder_messages`` for the reminders before a talk. Nothing here
 does I/O beyond reading the Jinja2 templates next to this module; sending is ``mime``/``mailer``/``sms``'s
 job. ``mail_from`` is the sending address (the invite's ORGANIZER); ``now`` becomes the invite's DTSTAMP.
 
@@ -31,6 +31,7 @@ from shared.contracts.catalogue import content
 from shared.contracts.events import (
     BookingCancelledData,
     BookingNeedsAlternativeData,
+    BookingOfferMadeData,
     BookingRequestedData,
     BookingRescheduledData,
     BookingScheduledData,
@@ -41,7 +42,7 @@ from shared.text.i18n import N_, Catalogue, Language, language_of
 from shared.text.localtime import format_local, to_local
 from shared.text.phone import format_phone, normalize_phone
 
-__all__ = ["cancelled", "needs_alternative", "receipt", "reminder_messages", "rescheduled", "scheduled"]
+__all__ = ["cancelled", "needs_alternative", "offer", "receipt", "reminder_messages", "rescheduled", "scheduled"]
 
 SERVICE_ROOT = Path(__file__).resolve().parent
 
@@ -89,6 +90,30 @@ def needs_alternative(data: BookingNeedsAlternativeData) -> list[Outgoing]:
     }
     subject = _texts().gettext(lang, _SUBJECTS["alternatives"])
     return [_email("alternatives", booking.contact.email, subject, lang, context)]
+
+
+def offer(data: BookingOfferMadeData) -> list[Outgoing]:
+    """booking.offer_made: a freed time offered to the waiting workplace, by e-mail and SMS, with the
+    link to the status page where it accepts with one click, and when the offer runs out."""
+    booking, lang, offered = data.booking, data.booking.language, data.offer
+    when = _when(offered.start, offered.end, lang)
+    expires = format_local(offered.expires_at, lang)
+    context = {
+        **_base_context(data.booking_id, booking, lang),
+        "details": _details(data.booking_id, booking, lang, slot=None),
+        "when": when,
+        "expires": expires,
+        "status_url": data.status_url,
+    }
+    subject = _texts().gettext(lang, _SUBJECTS["offer"], date=format_local(offered.start, lang))
+    sms_context = {"org": content().organisation, "when": when, "expires": expires, "status_url": data.status_url}
+    text = _sms_text("offer_sms.txt", lang, {**sms_context, "compact": False})
+    if sms_segments(text) > 2:
+        text = _sms_text("offer_sms.txt", lang, {**sms_context, "compact": True})
+    return [
+        _email("offer", booking.contact.email, subject, lang, context),
+        Sms(kind="offer_sms", to=_sms_number(booking), text=text),
+    ]
 
 
 def rescheduled(data: BookingRescheduledData, *, mail_from: str, now: datetime) -> list[Outgoing]:
@@ -175,6 +200,7 @@ _SUBJECTS = {
     "cancelled": N_("Aflyst: inspirationsoplæg {date}"),
     "cancelled_unscheduled": N_("Jeres bestilling af et inspirationsoplæg er annulleret (ref. {ref})"),
     "reminder": N_("Påmindelse: inspirationsoplæg {date}"),
+    "offer": N_("Ledig tid til jeres inspirationsoplæg: {date}"),
 }
 
 # To the consultant: always Danish.
@@ -376,11 +402,14 @@ def _workplace_sms(kind: str, booking: BookingDetails, slot: Slot) -> Sms:
     text = _sms_text(f"{kind}.txt", lang, context)
     if sms_segments(text) > 2:  # a long address or title: leave out what the e-mail already says
         text = _sms_text(f"{kind}.txt", lang, {**context, "compact": True})
+    return Sms(kind=kind, to=_sms_number(booking), text=text)
+
+
+def _sms_number(booking: BookingDetails) -> str:
     try:
-        to = normalize_phone(booking.contact.phone)
+        return normalize_phone(booking.contact.phone)
     except ValueError:
-        to = booking.contact.phone  # the sender reports it as a permanent failure
-    return Sms(kind=kind, to=to, text=text)
+        return booking.contact.phone  # the sender reports it as a permanent failure
 
 
 def _sentence(text: str) -> str:

@@ -19,6 +19,7 @@ from shared.contracts.events import (
     BookingCancelled,
     BookingErased,
     BookingNeedsAlternative,
+    BookingOfferMade,
     BookingRequested,
     BookingRescheduled,
     BookingScheduled,
@@ -82,6 +83,11 @@ async def on_cancelled(deps: Deps, event: BookingCancelled) -> None:
     await asyncio.gather(_store(deps, event, messages, now), deps.store.drop_reminder(data.booking_id, data.sequence))
 
 
+async def on_offer_made(deps: Deps, event: BookingOfferMade) -> None:
+    """A freed time offered from the waitlist: e-mail and SMS to the workplace, with the link to accept."""
+    await _store(deps, event, compose.offer(event.data), deps.clock())
+
+
 async def on_erased(deps: Deps, event: BookingErased) -> None:
     """The booking's personal data is erased: its pending messages are dropped (already sent ones are not
     recalled), every stored message's text and recipient removed, its reminder cancelled for good."""
@@ -95,6 +101,7 @@ HANDLERS: dict[str, Route[Deps]] = {
     "booking.rescheduled": on_rescheduled,
     "booking.cancelled": on_cancelled,
     "booking.erased": on_erased,
+    "booking.offer_made": on_offer_made,
 }
 
 

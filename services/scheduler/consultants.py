@@ -65,6 +65,8 @@ class ConsultantIn(BaseModel):
     # Busy times from the consultant's own calendars. Validate input from a person with
     # the context of ``ExternalCalendars.input_context()``, which seals CalDAV passwords.
     external_calendars: list[ExternalCalendar] = Field(default_factory=list, max_length=10)
+    # A deactivated consultant keeps their data and talks but is given no new ones.
+    active: bool = True
 
     @field_validator("email")
     @classmethod
@@ -119,10 +121,11 @@ class ConsultantIn(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class StoredConsultant:
-    """A consultant as stored: with the secret token of its calendar feed URL."""
+    """A consultant as stored: with the secret tokens of its calendar feed URL and of its private page."""
 
     consultant: ConsultantIn
     feed_token: str
+    page_token: str | None = None  # None: stored before pages existed (rotating it makes one)
 
 
 def errors_of(exc: ValidationError, lang: str = "da") -> list[dict[str, str]]:
@@ -138,6 +141,9 @@ def errors_of(exc: ValidationError, lang: str = "da") -> list[dict[str, str]]:
 
 def new_feed_token() -> str:
     return secrets.token_urlsafe(24)
+
+
+new_page_token = new_feed_token
 
 
 def load_file(path: str | Path, context: dict[str, Any] | None = None) -> list[ConsultantIn]:

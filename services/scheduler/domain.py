@@ -97,8 +97,10 @@ __all__ = [
     "TalkRequest",
     "available_starts",
     "days_needed",
+    "first_free",
     "fits",
     "gives_theme",
+    "grid_starts",
     "place",
     "why_not",
     "within_limits",
@@ -584,6 +586,13 @@ def _alternatives(search: _Search, request: TalkRequest, wanted: int) -> list[da
     return found
 
 
+def grid_starts(consultants: Sequence[Consultant], day: date, duration: timedelta) -> list[datetime]:
+    """The starts (UTC) on the 30-minute local grid of ``day`` that lie within some consultant's working
+    hours with the buffers: the candidates :func:`available_starts` checks for that day."""
+    starts = (_candidate(day, clock) for clock in _grid_times(consultants, day.weekday(), duration))
+    return [start for start in starts if start is not None]
+
+
 def available_starts(
     theme: str,
     duration: timedelta,
@@ -618,6 +627,43 @@ def available_starts(
     return free
 
 
+def _first_in_order(search: _Search, starts: Iterable[datetime]) -> Choice | None:
+    """The first of ``starts`` some consultant fits, with the consultant a placement chooses: the fewest
+    talks that ISO week, then consultant id (the search's consultants are sorted by id)."""
+    for preferred in starts:
+        start = preferred.astimezone(UTC)
+        candidates = search.fitting(start)
+        if candidates:
+            day = to_local(start).date()
+            chosen = candidates[0]
+            if len(candidates) > 1:
+                chosen = min(candidates, key=lambda c: search.week_load(c, day))
+            return Choice(chosen.id, start, start + search.duration)
+    return None
+
+
+def first_free(
+    request: TalkRequest,
+    consultants: Sequence[Consultant],
+    calendar: Calendar,
+    *,
+    now: datetime,
+    limits: SearchLimits = SearchLimits(),
+) -> Choice | None:
+    """The first of the request's starts, in its order, at which :func:`place` would place the talk now
+    (same rules, same choice of consultant), or None: no alternatives are searched. The waitlist asks
+    this of every waiting request when a time frees.
+
+    ``calendar`` must hold the consultants' talks on the local dates of the starts and their ISO weeks.
+    """
+    _require_aware(now, "now")
+    eligible = sorted((c for c in consultants if gives_theme(c, request.theme)), key=lambda c: c.id)
+    if not eligible:
+        return None
+    search = _Search(request.duration, eligible, calendar, now, limits, request.booking_id)
+    return _first_in_order(search, request.preferred_starts)
+
+
 def place(
     request: TalkRequest,
     consultants: Sequence[Consultant],
@@ -640,15 +686,9 @@ def place(
         return NoPlacement((), f"no consultant gives the theme {request.theme!r}")
 
     search = _Search(request.duration, eligible, calendar, now, limits, request.booking_id)
-    for preferred in request.preferred_starts:
-        start = preferred.astimezone(UTC)
-        candidates = search.fitting(start)
-        if candidates:
-            day = to_local(start).date()
-            chosen = candidates[0]
-            if len(candidates) > 1:  # fewest talks that ISO week, then consultant id (already sorted)
-                chosen = min(candidates, key=lambda c: search.week_load(c, day))
-            return Choice(chosen.id, start, start + request.duration)
+    chosen = _first_in_order(search, request.preferred_starts)
+    if chosen is not None:
+        return chosen
 
     reasons = " | ".join(search.explain(start.astimezone(UTC)) for start in request.preferred_starts)
     alternatives = _alternatives(search, request, limits.alternatives) if limits.alternatives > 0 else []

@@ -1,77 +1,53 @@
 """The scheduler's use cases: place, move and cancel talks (one handler per event, routed by
-``HANDLERS``), and add, change or remove consultants.
+``HANDLERS``), the waitlist's events, and add, change or remove consultants.
 
 Each event handler takes the booking's lease (one worker per booking at a time), clears any talk
 left by an interrupted earlier attempt, runs the pure slot search, reserves with an optimistic
-version check on the consultant's day (a lost race runs the search again), then stores the
-outcome the placement decides and its event in one write. A redelivered event is recognised by
-its id and changes nothing.
+version check on the consultant's day (a lost race runs the search again; :mod:`.reservations`),
+then stores the outcome the placement decides and its events in one write. A redelivered event is
+recognised by its id and changes nothing.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from services.scheduler.calendars.status import BusyTimes
+from services.scheduler import matching
 from services.scheduler.consultants import ConsultantIn, StoredConsultant
-from services.scheduler.days import BookedTalk, Day, calendar_of, local_day
-from services.scheduler.domain import (
-    Choice,
-    Consultant,
-    NoPlacement,
-    SearchLimits,
-    TalkRequest,
-    days_needed,
-    place,
-    why_not,
-)
+from services.scheduler.days import calendar_of, local_day
+from services.scheduler.domain import NoPlacement
+from services.scheduler.fixed import FixedVerdict, judge
 from services.scheduler.placement import Outcome, Placement
-from services.scheduler.store import (
-    BookingBusy,
-    BusyTimesSource,
-    CalendarStore,
-    Claim,
-    ConsultantStore,
-    OwnCalendars,
-    PlacementStore,
+from services.scheduler.reservations import (
+    Deps,
+    anonymise_talks,
+    release_talks,
+    reserve_fixed,
+    search_and_reserve,
 )
+from services.scheduler.store import BookingBusy, Claim, ConsultantStore, OwnCalendars
 from shared.contracts.events import (
     BookingCancelRequested,
     BookingErased,
+    BookingOfferAcceptRequested,
     BookingRequested,
     BookingRescheduleRequested,
+    BookingTimeFreed,
+    BookingWaitlistRequested,
     Event,
 )
-from shared.contracts.models import BookingDetails, ConsultantRef, Slot
 from shared.infra.messaging import RetryLater
 from shared.infra.routing import Route
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 25
-
-
-class ReservationConflict(Exception):
-    """Lost the race for a day too many times in a row; the message is retried later."""
+__all__ = ["HANDLERS", "Deps", "NotYetPlaced", "remove_consultant", "save_consultant"]
 
 
 class NotYetPlaced(RetryLater):
     """A cancel or move arrived before the request it refers to: wait for the request."""
-
-
-@dataclass(frozen=True)
-class Deps:
-    """What the event handlers work with."""
-
-    placements: PlacementStore
-    calendar: CalendarStore
-    busy: BusyTimesSource
-    limits: SearchLimits
-    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
 
 # --- the events ----------------------------------------------------------------------------------------
@@ -85,9 +61,10 @@ async def on_requested(deps: Deps, event: BookingRequested) -> None:
     if not placement.awaits_placing(event.event_id):
         await deps.placements.release(claim)
         return
-    found = await _search_and_reserve(deps, placement, data.booking.preferred_starts, now, fresh=claim.fresh)
+    wanted = data.booking.preferred_starts
+    found = await search_and_reserve(deps, placement, wanted, now, fresh=claim.fresh)
     if isinstance(found, NoPlacement):
-        outcome = placement.not_placed(found, cause=event.event_id, now=now)
+        outcome = placement.not_placed(found, cause=event.event_id, now=now, wanted=wanted)
     else:
         outcome = placement.placed(found, cause=event.event_id, now=now)
     await _finish(deps, claim, event, outcome)
@@ -100,7 +77,7 @@ async def on_cancel_requested(deps: Deps, event: BookingCancelRequested) -> None
     if not placement.can_change(event.event_id):
         await deps.placements.release(claim)
         return
-    await _release_talks(deps, placement.booking_id, keep=None)
+    await release_talks(deps, placement.booking_id, keep=None)
     await _finish(deps, claim, event, placement.cancelled(event.data.reason, cause=event.event_id, now=now))
 
 
@@ -112,14 +89,14 @@ async def on_reschedule_requested(deps: Deps, event: BookingRescheduleRequested)
         await deps.placements.release(claim)
         return
     if data.start is not None and data.consultant_id is not None:
-        found = await _reserve_fixed(deps, placement, data.start, data.consultant_id, now)
+        found = await reserve_fixed(deps, placement, data.start, data.consultant_id, now)
     else:
-        found = await _search_and_reserve(deps, placement, data.preferred_starts, now)
+        found = await search_and_reserve(deps, placement, data.preferred_starts, now)
     if isinstance(found, NoPlacement):
-        outcome = placement.not_placed(found, cause=event.event_id, now=now)
+        outcome = placement.not_placed(found, cause=event.event_id, now=now, wanted=data.preferred_starts)
     else:
         if placement.slot is not None:
-            await _release_talks(deps, placement.booking_id, keep=found)  # the old time is free again
+            await release_talks(deps, placement.booking_id, keep=found)  # the old time is free again
         outcome = placement.placed(found, cause=event.event_id, now=now)
     await _finish(deps, claim, event, outcome)
 
@@ -127,9 +104,74 @@ async def on_reschedule_requested(deps: Deps, event: BookingRescheduleRequested)
 async def on_erased(deps: Deps, event: BookingErased) -> None:
     """Erase the scheduler's copy of the booking's personal data: the placement's details, and who and
     where in the consultant's days (the calendar feed). The talk itself stays, anonymised."""
-    claim = await _claim_existing(deps, event.data.booking_id, deps.clock())  # waits for its request
-    await _anonymise_talks(deps, claim.placement.booking_id)
-    await deps.placements.erase(claim)
+    now = deps.clock()
+    claim = await _claim_existing(deps, event.data.booking_id, now)  # waits for its request
+    await anonymise_talks(deps, claim.placement.booking_id)
+    await deps.placements.erase(claim, claim.placement.erased(now))  # and off the waitlist
+
+
+# --- the waitlist --------------------------------------------------------------------------------------
+
+
+async def on_time_freed(deps: Deps, event: BookingTimeFreed) -> None:
+    """A time was given up: offer it (or give it, ``auto``) to the requests waiting for that day."""
+    await matching.match_waiting(deps, days=frozenset({local_day(event.data.start)}))
+
+
+async def on_offer_accept_requested(deps: Deps, event: BookingOfferAcceptRequested) -> None:
+    """The workplace accepts an offer: the offered time is reserved through the same search and
+    version-checked write as any placement, so if it was taken meanwhile nobody is double-booked and
+    the workplace gets fresh choices near it (``booking.offer_taken``). An offer is no reservation: a
+    time still free is given even if the offer had just run out."""
+    data, now = event.data, deps.clock()
+    claim = await _claim_existing(deps, data.booking_id, now)
+    placement = claim.placement
+    offer = placement.offer(data.offer_id)
+    if not placement.can_change(event.event_id) or offer is None:
+        await deps.placements.release(claim)
+        return
+    found = await search_and_reserve(deps, placement, (offer.start,), now)
+    if isinstance(found, NoPlacement):
+        outcome = placement.offer_taken(offer, found, cause=event.event_id, now=now)
+    else:
+        if placement.slot is not None:
+            await release_talks(deps, placement.booking_id, keep=found)  # the later time is free again
+        outcome = placement.placed(found, cause=event.event_id, now=now, accepted=offer.id)
+    await _finish(deps, claim, event, outcome)
+
+
+async def on_waitlist_requested(deps: Deps, event: BookingWaitlistRequested) -> None:
+    """The workplace's waitlist choice: stored on the placement; a time that already fits it is
+    offered (or given) at once."""
+    data, now = event.data, deps.clock()
+    claim = await _claim_existing(deps, data.booking_id, now)
+    placement = claim.placement
+    if not placement.can_change(event.event_id):
+        await deps.placements.release(claim)
+        return
+    changed = placement.with_waitlist(data.waitlist, data.window, cause=event.event_id, now=now)
+    if not await deps.placements.save(claim, changed):
+        raise BookingBusy(f"{data.booking_id}: lease lost before the waitlist choice was stored")
+    if changed.waiting is not None:
+        await matching.match_waiting(deps, days=None)
+
+
+async def check_fixed(
+    deps: Deps, consultant_id: str, start: datetime, duration: timedelta, *, booking_id: str, theme: str | None
+) -> FixedVerdict | None:
+    """What the scheduler would say to an admin's chosen time and consultant, without reserving anything
+    (the back office shows it before sending); None for a consultant it does not know or who is inactive."""
+    consultant = next((c for c in await deps.calendar.consultants() if c.id == consultant_id), None)
+    if consultant is None:
+        return None
+    now = deps.clock()
+    start = start.astimezone(UTC)
+    day = local_day(start)
+    calendar = calendar_of(await deps.calendar.load_days([consultant.id], [day]))
+    (await deps.busy.busy_for([consultant.id], [day], now)).add_to(calendar)
+    return judge(
+        consultant, start, start + duration, calendar, booking_id=booking_id, theme=theme, now=now, limits=deps.limits
+    )
 
 
 HANDLERS: dict[str, Route[Deps]] = {
@@ -137,129 +179,10 @@ HANDLERS: dict[str, Route[Deps]] = {
     "booking.cancel_requested": on_cancel_requested,
     "booking.reschedule_requested": on_reschedule_requested,
     "booking.erased": on_erased,
+    "booking.time_freed": on_time_freed,
+    "booking.offer_accept_requested": on_offer_accept_requested,
+    "booking.waitlist_requested": on_waitlist_requested,
 }
-
-
-# --- placing -------------------------------------------------------------------------------------------
-
-
-async def _search_and_reserve(
-    deps: Deps, placement: Placement, starts: tuple[datetime, ...], now: datetime, *, fresh: bool = False
-) -> Slot | NoPlacement:
-    """The first fitting time among ``starts``, reserved; or the alternatives."""
-    booking_id, details = placement.booking_id, placement.booking
-    if not fresh:
-        await _release_talks(deps, booking_id, keep=placement.slot)
-    consultants = {c.id: c for c in await deps.calendar.consultants()}
-    request = TalkRequest(
-        booking_id=booking_id,
-        theme=details.theme,
-        duration=timedelta(minutes=details.duration_minutes),
-        preferred_starts=starts,
-    )
-    days = days_needed(request, now, deps.limits)
-    busy = await _busy_times(deps, consultants.values(), days, now)
-    for _ in range(MAX_ATTEMPTS):
-        loaded = _by_key(await deps.calendar.load_days(consultants.keys(), days))
-        calendar = calendar_of(loaded.values())
-        busy.add_to(calendar)
-        result = place(request, list(consultants.values()), calendar, now=now, limits=deps.limits)
-        if isinstance(result, NoPlacement):
-            return result
-        consultant = consultants[result.consultant_id]
-        if await _reserve(deps, booking_id, details, consultant, result, loaded):
-            return _slot(consultant, result)
-    raise ReservationConflict(booking_id)
-
-
-async def _reserve_fixed(
-    deps: Deps, placement: Placement, start: datetime, consultant_id: str, now: datetime
-) -> Slot | NoPlacement:
-    """An admin's chosen time and consultant: calendar rules still apply, never a double booking."""
-    booking_id, details = placement.booking_id, placement.booking
-    await _release_talks(deps, booking_id, keep=placement.slot)
-    consultant = next((c for c in await deps.calendar.consultants() if c.id == consultant_id), None)
-    if consultant is None:
-        return NoPlacement(alternatives=(), reason=f"unknown consultant {consultant_id!r}")
-    chosen = Choice(
-        consultant.id, start.astimezone(UTC), (start + timedelta(minutes=details.duration_minutes)).astimezone(UTC)
-    )
-    day = local_day(chosen.start)
-    closed = deps.limits.closed.on(day)
-    if closed is not None:  # an admin may override the notice, never a holiday or closing day
-        return NoPlacement(alternatives=(), reason=f"the chosen time is on a closed day ({closed.name.da})")
-    busy = await _busy_times(deps, [consultant], [day], now)
-    for _ in range(MAX_ATTEMPTS):
-        loaded = _by_key(await deps.calendar.load_days([consultant.id], [day]))
-        calendar = calendar_of(loaded.values())
-        busy.add_to(calendar)
-        reason = why_not(consultant, chosen.start, chosen.end, calendar, ignore_booking_id=booking_id)
-        if reason is not None:
-            return NoPlacement(alternatives=(), reason=f"the chosen time does not fit: {reason}")
-        if await _reserve(deps, booking_id, details, consultant, chosen, loaded):
-            return _slot(consultant, chosen)
-    raise ReservationConflict(booking_id)
-
-
-async def _busy_times(
-    deps: Deps, consultants: Iterable[Consultant], days: Collection[date], now: datetime
-) -> BusyTimes:
-    """The busy times of those consultants who have calendars of their own (no read when none has)."""
-    with_calendars = [c.id for c in consultants if c.has_own_calendars]
-    return await deps.busy.busy_for(with_calendars, days, now) if with_calendars else BusyTimes()
-
-
-async def _reserve(
-    deps: Deps,
-    booking_id: str,
-    details: BookingDetails,
-    consultant: Consultant,
-    chosen: Choice,
-    loaded: Mapping[tuple[str, date], Day],
-) -> bool:
-    """Write the talk into the day as it was read; False if someone changed the day meanwhile."""
-    day = local_day(chosen.start)
-    current = loaded.get((consultant.id, day)) or Day(consultant.id, day)
-    talk = BookedTalk.of(booking_id, details, chosen.start, chosen.end)
-    return await deps.calendar.write_day(current.with_talk(talk))
-
-
-async def _release_talks(deps: Deps, booking_id: str, keep: Slot | None) -> None:
-    """Remove the booking's talks except ``keep``: its old slot, or what a crash left behind."""
-    for _ in range(MAX_ATTEMPTS):
-        dirty = False
-        for day in await deps.calendar.days_holding(booking_id):
-            remaining = day.without(booking_id, keep)
-            if len(remaining.talks) < len(day.talks) and not await deps.calendar.write_day(remaining):
-                dirty = True
-        if not dirty:
-            return
-    raise ReservationConflict(booking_id)
-
-
-async def _anonymise_talks(deps: Deps, booking_id: str) -> None:
-    for _ in range(MAX_ATTEMPTS):
-        dirty = False
-        for day in await deps.calendar.days_holding(booking_id):
-            if not await deps.calendar.write_day(day.anonymised(booking_id)):
-                dirty = True
-        if not dirty:
-            return
-    raise ReservationConflict(booking_id)
-
-
-def _by_key(days: list[Day]) -> dict[tuple[str, date], Day]:
-    return {(day.consultant_id, day.day): day for day in days}
-
-
-def _slot(consultant: Consultant, chosen: Choice) -> Slot:
-    return Slot(
-        consultant=ConsultantRef(
-            id=consultant.id, name=consultant.name, email=consultant.email, phone=consultant.phone
-        ),
-        start=chosen.start,
-        end=chosen.end,
-    )
 
 
 # --- the lease -----------------------------------------------------------------------------------------

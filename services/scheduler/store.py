@@ -8,7 +8,9 @@ Collections:
   read, so two replicas can never both book overlapping time: the loser re-runs the search.
 * ``placements``: the scheduler's view of each booking (:class:`~services.scheduler.placement.Placement`)
   with an embedded outbox (its outcome events), and a lease so only one worker handles a booking
-  at a time.
+  at a time. Its place on the waitlist (``waiting``) and its offers live in it too, with
+  ``offer_expires_at``, the expiry of its open offer, for the expiry pass.
+* ``locks``: a named lease one replica holds at a time (the waitlist's matching).
 
 Typed objects cross this boundary; MongoDB documents and update operators stay in this module.
 """
@@ -22,7 +24,7 @@ import uuid
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from typing import Protocol
+from typing import Literal, Protocol
 
 from pymongo import IndexModel, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
@@ -30,18 +32,21 @@ from pymongo.errors import DuplicateKeyError
 
 from services.scheduler.calendars.sources import ExternalCalendar
 from services.scheduler.calendars.status import BusyTimes
-from services.scheduler.consultants import ConsultantIn, StoredConsultant, new_feed_token
+from services.scheduler.consultants import ConsultantIn, StoredConsultant, new_feed_token, new_page_token
 from services.scheduler.days import BookedTalk, Day
 from services.scheduler.domain import Consultant
 from services.scheduler.placement import Outcome, Placement, Status
-from shared.contracts.models import BookingDetails, Slot
+from services.scheduler.waitlist import OfferRecord, OfferState, Waiting
+from shared.contracts.models import BookingDetails, Slot, WaitWindow
 from shared.infra.messaging import RetryLater
 from shared.infra.mongo import Document
 from shared.infra.outbox import OUTBOX_INDEXES, OutboxRelay, merge_updates, outbox_update
 
 PLACEMENTS = "placements"
+LOCKS = "locks"
 LEASE = timedelta(seconds=30)
-FREE = {"lease_until": datetime(1970, 1, 1, tzinfo=UTC), "claim": None}
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+FREE = {"lease_until": EPOCH, "claim": None}
 
 INDEXES = {
     "consultants": [IndexModel([("feed_token", 1)], unique=True)],
@@ -54,7 +59,11 @@ INDEXES = {
     PLACEMENTS: [
         IndexModel(OUTBOX_INDEXES),
         IndexModel([("booking.contact.email", 1)]),  # export by e-mail address
+        IndexModel([("waiting.since", 1)], sparse=True),  # the waitlist, in the order they asked
+        IndexModel([("offer_expires_at", 1)], sparse=True),  # open offers, soonest to run out first
+        IndexModel([("waitlisted", 1), ("booking.theme", 1)], sparse=True),  # the admin's view
     ],
+    LOCKS: [],
 }
 
 
@@ -87,8 +96,25 @@ class PlacementStore(Protocol):
         """Give the lease back, changing nothing."""
         ...
 
-    async def erase(self, claim: Claim) -> None:
-        """Replace the booking's details by their anonymised form and give the lease back (erasure)."""
+    async def erase(self, claim: Claim, placement: Placement) -> None:
+        """Store the erased ``placement`` (its details anonymised, off the waitlist) and give the lease back."""
+
+    async def save(self, claim: Claim, placement: Placement) -> bool:
+        """Store ``placement`` without any event (the workplace's waitlist choice) and give the lease back;
+        False if the lease was lost meanwhile."""
+        ...
+
+    async def waiting(self) -> list[Placement]:
+        """The placements on the waitlist, in the order they started waiting."""
+        ...
+
+    async def due_offers(self, now: datetime, limit: int) -> list[str]:
+        """Ids of bookings whose open offer has run out by ``now``."""
+        ...
+
+    async def next_offer_expiry(self) -> datetime | None:
+        """When the next open offer runs out, if any is open."""
+        ...
 
     async def with_contact_email(self, email: str) -> Sequence[Placement]:
         """The placements whose booking's contact has this e-mail address."""
@@ -97,6 +123,16 @@ class PlacementStore(Protocol):
         """Store the new placement and its event in one write and give the lease back; False if
         the lease was lost meanwhile (then nothing is stored). The event is published soon after."""
         ...
+
+
+class Lock(Protocol):
+    """A named lease that one worker of all replicas holds at a time."""
+
+    async def acquire(self, name: str, now: datetime, lease: timedelta) -> str | None:
+        """The token of the lease, taken; None while another holds it."""
+        ...
+
+    async def release(self, name: str, token: str) -> None: ...
 
 
 class CalendarStore(Protocol):
@@ -197,11 +233,36 @@ class MongoPlacementStore:
     async def release(self, claim: Claim) -> None:
         await self.placements.update_one({"_id": claim.placement.booking_id, "claim": claim.token}, {"$set": FREE})
 
-    async def erase(self, claim: Claim) -> None:
-        anonymised = claim.placement.booking.anonymised().model_dump(mode="python")
+    async def erase(self, claim: Claim, placement: Placement) -> None:
+        anonymised = placement.booking.model_dump(mode="python")
         await self.placements.update_one(
-            {"_id": claim.placement.booking_id, "claim": claim.token}, {"$set": {"booking": anonymised, **FREE}}
+            {"_id": claim.placement.booking_id, "claim": claim.token},
+            {"$set": {"booking": anonymised, **_waitlist_fields(placement), **FREE}},
         )
+
+    async def save(self, claim: Claim, placement: Placement) -> bool:
+        fields = {**_state_fields(placement), "booking": placement.booking.model_dump(mode="python"), **FREE}
+        result = await self.placements.update_one({"_id": placement.booking_id, "claim": claim.token}, {"$set": fields})
+        return result.modified_count == 1
+
+    async def waiting(self) -> list[Placement]:
+        cursor = self.placements.find({"waiting.since": {"$gt": EPOCH}}, {"outbox": 0}).sort("waiting.since", 1)
+        return [_placement_of(doc) async for doc in cursor]
+
+    async def due_offers(self, now: datetime, limit: int) -> list[str]:
+        query = {"offer_expires_at": {"$gt": EPOCH, "$lte": now}}
+        return [doc["_id"] async for doc in self.placements.find(query, {"_id": 1}).limit(limit)]
+
+    async def next_offer_expiry(self) -> datetime | None:
+        cursor = self.placements.find({"offer_expires_at": {"$gt": EPOCH}}, {"offer_expires_at": 1})
+        docs = await cursor.sort("offer_expires_at", 1).limit(1).to_list()
+        return docs[0]["offer_expires_at"] if docs else None
+
+    async def waitlist(self, theme: str | None) -> list[Placement]:
+        """Every placement that waited or was offered a time (of one theme), in the order they asked."""
+        query: Document = {"waitlisted": True, **({"booking.theme": theme} if theme else {})}
+        cursor = self.placements.find(query, {"outbox": 0}).sort("created_at", 1)
+        return [_placement_of(doc) async for doc in cursor]
 
     async def with_contact_email(self, email: str) -> Sequence[Placement]:
         cursor = self.placements.find({"booking.contact.email": email}, {"outbox": 0})
@@ -209,9 +270,9 @@ class MongoPlacementStore:
 
     async def finish(self, claim: Claim, outcome: Outcome) -> bool:
         placement, event = outcome.placement, outcome.event
-        handoff = self._relay.handoff([event], event.occurred_at) if self._relay is not None else None
+        handoff = self._relay.handoff(outcome.events, event.occurred_at) if self._relay is not None else None
         update = merge_updates(
-            {"$set": {**_state_fields(placement), **FREE}}, outbox_update([event], event.occurred_at, handoff)
+            {"$set": {**_state_fields(placement), **FREE}}, outbox_update(outcome.events, event.occurred_at, handoff)
         )
         result = await self.placements.update_one({"_id": placement.booking_id, "claim": claim.token}, update)
         if result.modified_count != 1:
@@ -233,7 +294,45 @@ def _state_fields(placement: Placement) -> Document:
     }
     if placement.updated_at is not None:
         fields["updated_at"] = placement.updated_at
+    return {**fields, **_waitlist_fields(placement)}
+
+
+def _waitlist_fields(placement: Placement) -> Document:
+    waiting, open_offer = placement.waiting, placement.open_offer
+    fields: Document = {
+        "waiting": _waiting_doc(waiting) if waiting is not None else None,
+        "offers": [{**dataclasses.asdict(offer), "state": offer.state.value} for offer in placement.offers],
+        "offer_expires_at": open_offer.expires_at if open_offer is not None else None,
+    }
+    if waiting is not None or placement.offers:
+        fields["waitlisted"] = True  # stays set: the admin sees how it ended
     return fields
+
+
+def _waiting_doc(waiting: Waiting) -> Document:
+    return {
+        "mode": waiting.mode,
+        "since": waiting.since,
+        "starts": list(waiting.starts),
+        "window": waiting.window.model_dump(mode="json") if waiting.window else None,
+        "before": waiting.before,
+    }
+
+
+def _waiting_of(doc: Document | None) -> Waiting | None:
+    if not doc:
+        return None
+    return Waiting(
+        mode=doc["mode"],
+        since=doc["since"],
+        starts=tuple(doc.get("starts") or ()),
+        window=WaitWindow.model_validate(doc["window"]) if doc.get("window") else None,
+        before=doc.get("before"),
+    )
+
+
+def _offer_of(doc: Document) -> OfferRecord:
+    return OfferRecord(**{**doc, "state": OfferState(doc["state"])})
 
 
 def _placement_of(doc: Document) -> Placement:
@@ -247,7 +346,28 @@ def _placement_of(doc: Document) -> Placement:
         revision=doc.get("revision", 0),
         applied=tuple(doc.get("applied", ())),
         updated_at=doc.get("updated_at"),
+        waiting=_waiting_of(doc.get("waiting")),
+        offers=tuple(_offer_of(offer) for offer in doc.get("offers") or ()),
     )
+
+
+class MongoLock:
+    """:class:`Lock` on MongoDB: one document per name, taken when its lease has run out."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self._locks = db[LOCKS]
+
+    async def acquire(self, name: str, now: datetime, lease: timedelta) -> str | None:
+        token = uuid.uuid4().hex
+        held = {"$set": {"until": now + lease, "token": token}}
+        try:
+            result = await self._locks.update_one({"_id": name, "until": {"$lt": now}}, held, upsert=True)
+        except DuplicateKeyError:  # it exists and is held: the upsert tried to create it again
+            return None
+        return token if result.modified_count == 1 or result.upserted_id is not None else None
+
+    async def release(self, name: str, token: str) -> None:
+        await self._locks.update_one({"_id": name, "token": token}, {"$set": {"until": EPOCH}})
 
 
 class MongoCalendarStore:
@@ -269,10 +389,12 @@ class MongoCalendarStore:
         return [_consultant_of(doc) for doc in await self._consultants.find({}).sort("_id", 1).to_list()]
 
     async def consultants(self) -> list[Consultant]:
+        """The active consultants, as the search sees them (a deactivated one is given no new talks)."""
         async with self._reading:  # placements running at once share one read
             now = time.monotonic()
             if self._cached is None or now - self._cached[0] >= self._cache_seconds:
-                self._cached = (now, [stored.consultant.to_domain() for stored in await self.list_consultants()])
+                stored = await self.list_consultants()
+                self._cached = (now, [s.consultant.to_domain() for s in stored if s.consultant.active])
             return self._cached[1]
 
     async def get_consultant(self, consultant_id: str) -> StoredConsultant | None:
@@ -284,7 +406,10 @@ class MongoCalendarStore:
         fields = consultant.model_dump(mode="json", exclude={"id"})
         before = await self._consultants.find_one_and_update(
             {"_id": consultant.id},
-            {"$set": {**fields, "updated_at": datetime.now(UTC)}, "$setOnInsert": {"feed_token": new_feed_token()}},
+            {
+                "$set": {**fields, "updated_at": datetime.now(UTC)},
+                "$setOnInsert": {"feed_token": new_feed_token(), "page_token": new_page_token()},
+            },
             upsert=True,
             return_document=ReturnDocument.BEFORE,
         )
@@ -300,6 +425,18 @@ class MongoCalendarStore:
     async def has_future_talks(self, consultant_id: str, today: date) -> bool:
         query = {"consultant_id": consultant_id, "day": {"$gte": today.isoformat()}, "talks.0": {"$exists": True}}
         return await self._days.find_one(query, {"_id": 1}) is not None
+
+    async def rotate_token(self, consultant_id: str, which: Literal["feed", "page"]) -> StoredConsultant | None:
+        """Give the consultant a new feed or page token (the old link stops working); None if unknown."""
+        token = new_feed_token() if which == "feed" else new_page_token()
+        doc = await self._consultants.find_one_and_update(
+            {"_id": consultant_id}, {"$set": {f"{which}_token": token}}, return_document=ReturnDocument.AFTER
+        )
+        return _consultant_of(doc) if doc is not None else None
+
+    async def consultant_by_page_token(self, consultant_id: str, token: str) -> StoredConsultant | None:
+        doc = await self._consultants.find_one({"_id": consultant_id, "page_token": token})
+        return _consultant_of(doc) if doc is not None else None
 
     async def consultant_by_feed_token(self, consultant_id: str, token: str) -> StoredConsultant | None:
         doc = await self._consultants.find_one({"_id": consultant_id, "feed_token": token})
@@ -361,7 +498,9 @@ class MongoCalendarStore:
 
 def _consultant_of(doc: Document) -> StoredConsultant:
     fields = {k: v for k, v in doc.items() if k in ConsultantIn.model_fields and k != "id"}
-    return StoredConsultant(ConsultantIn.model_validate({"id": doc["_id"], **fields}), doc["feed_token"])
+    return StoredConsultant(
+        ConsultantIn.model_validate({"id": doc["_id"], **fields}), doc["feed_token"], doc.get("page_token")
+    )
 
 
 def _day_of(doc: Document) -> Day:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.contracts.models import BookingDetails, Slot
+from shared.contracts.models import BookingDetails, Offer, Slot, WaitlistMode, WaitWindow
 
 EXCHANGE = "inspiration.events"
 
@@ -109,6 +109,67 @@ class BookingErasedData(_Data):
     booking_id: str
 
 
+class BookingWaitlistRequestedData(_Data):
+    """The workplace chose what happens when a wanted time frees: for a booking still without a talk its
+    desired times (and the window, if given); for a scheduled one, any earlier time (in the window, if given)."""
+
+    booking_id: str
+    requested_by: Literal["workplace", "admin"]
+    waitlist: WaitlistMode
+    window: WaitWindow | None = None
+
+
+class BookingTimeFreedData(_Data):
+    """A consultant's time became free (a talk cancelled or moved, an offer expired): the scheduler offers
+    it to the requests waiting for it. ``booking_id`` is the booking that gave the time up."""
+
+    booking_id: str
+    consultant_id: str
+    start: AwareDatetime
+    end: AwareDatetime
+    cause: Literal["cancelled", "moved", "offer_expired"]
+
+
+class BookingOfferMadeData(_Data):
+    """A freed time is offered to a waiting workplace (to accept on its status page before it expires)."""
+
+    booking_id: str
+    booking: BookingDetails
+    status_url: str
+    offer: Offer
+    # The placement's revision: grows by one with every outcome for the booking, so a consumer can
+    # apply them in order whatever the clocks of the replicas that stored them say.
+    revision: int = 0
+
+
+class BookingOfferExpiredData(_Data):
+    """The offer was not accepted in time; the time passes to the next in line."""
+
+    booking_id: str
+    offer_id: str
+    revision: int = 0
+
+
+class BookingOfferAcceptRequestedData(_Data):
+    booking_id: str
+    offer_id: str
+    requested_by: Literal["workplace", "admin"]
+
+
+class BookingOfferTakenData(_Data):
+    """An offer accepted too late: the time was taken meanwhile (or the offer had just expired). Fresh
+    choices come with it; a scheduled talk keeps ``current_slot``."""
+
+    booking_id: str
+    booking: BookingDetails
+    status_url: str
+    offer_id: str
+    expired: bool = False  # True: the offer had run out, rather than the time being taken
+    alternatives: tuple[AwareDatetime, ...] = ()
+    current_slot: Slot | None = None
+    revision: int = 0
+
+
 # --- envelopes -------------------------------------------------------------------------------------
 
 
@@ -152,6 +213,36 @@ class BookingErased(_Envelope):
     data: BookingErasedData
 
 
+class BookingWaitlistRequested(_Envelope):
+    type: Literal["booking.waitlist_requested"] = "booking.waitlist_requested"
+    data: BookingWaitlistRequestedData
+
+
+class BookingTimeFreed(_Envelope):
+    type: Literal["booking.time_freed"] = "booking.time_freed"
+    data: BookingTimeFreedData
+
+
+class BookingOfferMade(_Envelope):
+    type: Literal["booking.offer_made"] = "booking.offer_made"
+    data: BookingOfferMadeData
+
+
+class BookingOfferExpired(_Envelope):
+    type: Literal["booking.offer_expired"] = "booking.offer_expired"
+    data: BookingOfferExpiredData
+
+
+class BookingOfferAcceptRequested(_Envelope):
+    type: Literal["booking.offer_accept_requested"] = "booking.offer_accept_requested"
+    data: BookingOfferAcceptRequestedData
+
+
+class BookingOfferTaken(_Envelope):
+    type: Literal["booking.offer_taken"] = "booking.offer_taken"
+    data: BookingOfferTakenData
+
+
 Event = Annotated[
     BookingRequested
     | BookingScheduled
@@ -160,7 +251,13 @@ Event = Annotated[
     | BookingCancelled
     | BookingRescheduleRequested
     | BookingRescheduled
-    | BookingErased,
+    | BookingErased
+    | BookingWaitlistRequested
+    | BookingTimeFreed
+    | BookingOfferMade
+    | BookingOfferExpired
+    | BookingOfferAcceptRequested
+    | BookingOfferTaken,
     Field(discriminator="type"),
 ]
 EVENT_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
@@ -174,6 +271,12 @@ _DATA_TO_EVENT: dict[type[_Data], type[_Envelope]] = {
     BookingRescheduleRequestedData: BookingRescheduleRequested,
     BookingRescheduledData: BookingRescheduled,
     BookingErasedData: BookingErased,
+    BookingWaitlistRequestedData: BookingWaitlistRequested,
+    BookingTimeFreedData: BookingTimeFreed,
+    BookingOfferMadeData: BookingOfferMade,
+    BookingOfferExpiredData: BookingOfferExpired,
+    BookingOfferAcceptRequestedData: BookingOfferAcceptRequested,
+    BookingOfferTakenData: BookingOfferTaken,
 }
 
 

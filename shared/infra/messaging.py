@@ -323,6 +323,7 @@ async def list_parked(
             {
                 "message_id": m.message_id,
                 "type": m.type,
+                "correlation_id": m.correlation_id,
                 "reason": (m.headers or {}).get("x-parked-reason"),
                 "parked_at": (m.headers or {}).get("x-parked-at"),
                 "body": m.body.decode(errors="replace"),
@@ -334,31 +335,48 @@ async def list_parked(
             await message.nack(requeue=True)
 
 
-async def replay_parked(channel: AbstractChannel, queue: ConsumerQueue, limit: int = 1000) -> int:
-    """Move the messages parked now back to the consumer's queue, with their retry count reset.
+async def replay_parked(
+    channel: AbstractChannel, queue: ConsumerQueue, limit: int = 1000, message_ids: set[str] | None = None
+) -> int:
+    """Move the messages parked now back to the consumer's queue, with their retry count reset; with
+    ``message_ids``, only those (the others stay parked).
 
     Only as many as were parked when the replay began: one that fails again and is parked anew
     during the replay waits for the next one, instead of going round in a loop."""
     parked = await channel.declare_queue(queue.parked, passive=True)
     waiting = parked.declaration_result.message_count or 0
-    replayed = 0
-    while replayed < min(limit, waiting) and (message := await parked.get(no_ack=False, fail=False)) is not None:
-        headers = {
-            k: v
-            for k, v in (message.headers or {}).items()
-            if k not in (RETRY_HEADER, DEFER_HEADER, "x-parked-reason", "x-parked-at", "x-death")
-        }
-        copy = _message(
-            message.body,
-            event_id=message.message_id or "",
-            event_type=message.type or "",
-            correlation_id=message.correlation_id,
-            headers=headers,
-        )
-        await channel.default_exchange.publish(copy, routing_key=queue.name)
-        await message.ack()
-        replayed += 1
+    replayed = seen = 0
+    kept: list[AbstractIncomingMessage] = []
+    try:
+        while replayed < limit and seen < waiting and (message := await parked.get(no_ack=False, fail=False)):
+            seen += 1
+            if message_ids is not None and message.message_id not in message_ids:
+                kept.append(message)
+                continue
+            await _replay(channel, queue, message)
+            replayed += 1
+    finally:
+        for message in kept:
+            await message.nack(requeue=True)
     return replayed
+
+
+async def _replay(channel: AbstractChannel, queue: ConsumerQueue, message: AbstractIncomingMessage) -> None:
+    """Publish a copy of the parked ``message`` to the consumer's queue (retry count reset), then drop it."""
+    headers = {
+        k: v
+        for k, v in (message.headers or {}).items()
+        if k not in (RETRY_HEADER, DEFER_HEADER, "x-parked-reason", "x-parked-at", "x-death")
+    }
+    copy = _message(
+        message.body,
+        event_id=message.message_id or "",
+        event_type=message.type or "",
+        correlation_id=message.correlation_id,
+        headers=headers,
+    )
+    await channel.default_exchange.publish(copy, routing_key=queue.name)
+    await message.ack()
 
 
 async def drop_parked(channel: AbstractChannel, queue: ConsumerQueue, correlation_ids: set[str]) -> int:

@@ -61,6 +61,7 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
                 "changes_per_booking": settings.rate_limit_changes_per_booking,
                 "availability_per_address": settings.rate_limit_availability_per_address,
                 "admin_failures": settings.rate_limit_admin_failures,
+                "sign_in_failures": settings.rate_limit_sign_in_failures,
             },
         )
         yield

@@ -7,6 +7,7 @@ from functools import cached_property
 from ipaddress import IPv4Network, IPv6Network, ip_network
 from typing import Literal
 
+from cryptography.fernet import Fernet
 from limits import parse as parse_limit
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,13 @@ class Settings(BaseSettings):
     # Bearer token of the admin APIs (and the admin pages' password): at least 32 characters, never
     # a placeholder. Unset: admin routes answer 503.
     admin_token: SecretStr | None = None
+    # The back office's session cookies are encrypted with this Fernet key (32 url-safe base64 bytes).
+    # Unset: the back office answers 503 (``python -m dev`` makes one).
+    session_key: SecretStr | None = None
+    admin_session_idle_minutes: float = Field(default=30.0, gt=0)  # signed out after this long unused
+    admin_session_max_hours: float = Field(default=12.0, gt=0)  # and this long after signing in, whatever
+    # The back office's "needs attention": a request waiting this long for an answer to alternatives.
+    attention_after_days: int = Field(default=3, ge=0)
     # Served on its own port, /metrics and the dead-letter routes are not on the public one at all;
     # unset, they stay on the service's port and need the admin token.
     ops_port: int | None = None
@@ -74,6 +82,7 @@ class Settings(BaseSettings):
     rate_limit_changes_per_booking: str = "10/day"  # moves and cancellations of one booking
     rate_limit_availability_per_address: str = "120/minute"  # looks at the free times
     rate_limit_admin_failures: str = "10/15 minutes"  # wrong admin credentials per address
+    rate_limit_sign_in_failures: str = "10/15 minutes"  # failed sign-ins to the back office per address
     # Proxies whose X-Forwarded-For is believed (CIDRs); the caller's address is the last one not in them.
     trusted_proxies: tuple[str, ...] = ()
     consultants_file: str | None = None
@@ -108,6 +117,12 @@ class Settings(BaseSettings):
     availability_cache_seconds: float = Field(default=60.0, ge=0)
     # After a free time picked on the form, how long the receipt waits for the scheduler's outcome.
     receipt_wait_seconds: float = Field(default=3.0, ge=0, le=30)
+
+    # The waitlist (docs/waitlist.md): how long an offer of a freed time stands before it passes to the
+    # next in line, and how often the scheduler looks for free times for every waiting request besides
+    # the times freed by cancellations and moves (catches consultants added or given more hours).
+    waitlist_offer_hours: float = Field(default=24.0, gt=0)
+    waitlist_sweep_seconds: float = Field(default=300.0, gt=0)
 
     # Messaging and outbox tuning.
     outbox_lease_seconds: float = 30.0
@@ -153,12 +168,27 @@ class Settings(BaseSettings):
             )
         return value
 
+    @field_validator("session_key")
+    @classmethod
+    def _fernet_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        try:
+            Fernet(value.get_secret_value())
+        except ValueError:
+            raise ValueError(
+                "SESSION_KEY must be a Fernet key, 32 url-safe base64-encoded bytes (make one with: "
+                "python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())')"
+            ) from None
+        return value
+
     @field_validator(
         "rate_limit_per_address",
         "rate_limit_per_email",
         "rate_limit_changes_per_booking",
         "rate_limit_availability_per_address",
         "rate_limit_admin_failures",
+        "rate_limit_sign_in_failures",
     )
     @classmethod
     def _limit(cls, value: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from services.booking.domain import Booking, OutcomeChange
+from services.booking.domain import Booking
 from services.booking.store import KeyTaken, ReferenceTaken
 from shared.contracts.events import Event
 
@@ -51,18 +51,28 @@ class FakeBookingStore:
         entry = booking.history[-1]
         if entry.status == "cancel_requested":
             stored = replace(stored, cancel_requested_at=entry.at)
+        elif entry.status == "offer_accept_requested":
+            stored = replace(stored, offer_accept_requested_at=entry.at)
+        elif entry.status == "waitlist_requested":
+            stored = replace(stored, details=booking.details, offers=booking.offers)
         else:
             stored = replace(stored, reschedule_requested_at=entry.at)
         self.bookings[booking.id] = replace(stored, updated_at=booking.updated_at, history=(*stored.history, entry))
         self._commit(event)
         return True
 
-    async def record_outcome(self, change: OutcomeChange) -> bool:
-        stored = self.bookings.get(change.booking_id)
-        changed = change.applied_to(stored) if stored is not None else None
-        if changed is None:
+    async def record_outcome(self, booking: Booking) -> bool:
+        stored = self.bookings.get(booking.id)
+        entry = booking.history[-1]
+        if stored is None or any(e.event_id == entry.event_id for e in stored.history):
             return False
-        self.bookings[change.booking_id] = changed
+        if stored.revision is not None and booking.revision is not None and stored.revision >= booking.revision:
+            return False
+        self.bookings[booking.id] = replace(
+            booking,
+            cancel_requested_at=stored.cancel_requested_at,
+            history=(*stored.history, entry),
+        )
         return True
 
     async def record_erasure(self, booking: Booking, event: Event) -> bool:

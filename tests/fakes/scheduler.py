@@ -63,9 +63,37 @@ class FakePlacements:
         if not self._holds(claim):
             return False
         self.placements[claim.placement.booking_id] = outcome.placement
-        self.published.append(outcome.event)
+        self.published.extend(outcome.events)
         del self._leases[claim.placement.booking_id]
         return True
+
+    async def save(self, claim: Claim, placement: Placement) -> bool:
+        if not self._holds(claim):
+            return False
+        self.placements[placement.booking_id] = placement
+        del self._leases[placement.booking_id]
+        return True
+
+    async def erase(self, claim: Claim, placement: Placement) -> None:
+        await self.save(claim, placement)
+
+    async def with_contact_email(self, email: str) -> list[Placement]:
+        return [p for p in self.placements.values() if p.booking.contact.email == email]
+
+    async def waiting(self) -> list[Placement]:
+        waiting = [p for p in self.placements.values() if p.waiting is not None]
+        return sorted(waiting, key=lambda p: p.waiting.since if p.waiting else p.updated_at)  # type: ignore[return-value,arg-type]
+
+    async def due_offers(self, now: datetime, limit: int) -> list[str]:
+        due = [p.booking_id for p in self.placements.values() if p.open_offer and p.open_offer.expires_at <= now]
+        return due[:limit]
+
+    async def next_offer_expiry(self) -> datetime | None:
+        return min((p.open_offer.expires_at for p in self.placements.values() if p.open_offer), default=None)
+
+    def of_type(self, event_type: str) -> list[Event]:
+        """The published events of one type, in order."""
+        return [event for event in self.published if event.type == event_type]
 
     def _holds(self, claim: Claim) -> bool:
         held = self._leases.get(claim.placement.booking_id)

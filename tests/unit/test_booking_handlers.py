@@ -422,6 +422,9 @@ async def test_every_outcome_has_a_route_and_nothing_else_does() -> None:
         "booking.needs_alternative",
         "booking.cancelled",
         "booking.rescheduled",
+        "booking.offer_made",
+        "booking.offer_expired",
+        "booking.offer_taken",
     }
 
 

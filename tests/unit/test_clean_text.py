@@ -8,6 +8,7 @@ from pymongo.errors import AutoReconnect, DuplicateKeyError, ExecutionTimeout, S
 
 from shared.infra.faults import is_unavailable
 from shared.text.clean import has_forbidden, multi_line, normalize_newlines, one_line
+from shared.text.numbers import whole_number
 
 HIDDEN = ["\n", "\r", "\t", "\x00", "\x0b", "\x1b", "\x7f", "\x85", "\u2028", "\u2029", "\u202e", "\u2066", "\u200f"]
 
@@ -55,3 +56,10 @@ def test_unreachable_or_slow_dependencies_are_not_the_work_s_fault(exc: Exceptio
 @pytest.mark.parametrize("exc", [DuplicateKeyError("dup"), ValueError("bad"), KeyError("subject")])
 def test_other_errors_are_the_work_s_fault(exc: Exception) -> None:
     assert not is_unavailable(exc)
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("90", 90), (" 120 ", 120), ("²", None), ("٣", None), ("1e3", None), ("", None)]
+)
+def test_whole_numbers_are_ascii_digits_only(text: str, number: int | None) -> None:
+    assert whole_number(text) == number

@@ -74,7 +74,10 @@ class Scheduler:
         return self.placements.placements[booking_id]
 
     def published(self, booking_id: str) -> list[Event]:
-        return [e for e in self.placements.published if e.correlation_id == booking_id]
+        """The booking's outcomes (not the times it freed for the waitlist, the scheduler's own events)."""
+        return [
+            e for e in self.placements.published if e.correlation_id == booking_id and e.type != "booking.time_freed"
+        ]
 
     def talk_starts(self, booking_id: str | None = None) -> list[datetime]:
         return [talk.start for _, talk in self.calendar.talks(booking_id)]

@@ -11,7 +11,15 @@ from collections.abc import Awaitable
 from aiohttp import web
 
 from services.booking import handlers
-from services.booking.domain import Booking, InvalidBooking, NotOpen, Requester
+from services.booking.domain import (
+    MESSAGES,
+    Booking,
+    InvalidBooking,
+    NotOpen,
+    OfferExpired,
+    Requester,
+    UnknownOffer,
+)
 from services.booking.free_times import parse_query
 from services.booking.handlers import API, IdempotencyConflict, TooMany
 from services.booking.http import DEPS, limited_client
@@ -154,6 +162,24 @@ async def reschedule_booking(request: web.Request) -> web.Response:
     return await accepted(request, admin, handlers.reschedule(request.app[DEPS], booking, raw, by=requester(admin)))
 
 
+@routes.post("/api/v1/bookings/{id}/offers/{offer_id}/accept")
+async def accept_offer(request: web.Request) -> web.Response:
+    """Take a time offered from the waitlist: 202, then the talk (or, if just taken, fresh choices)."""
+    booking, admin = await authorised_booking(request)
+    offer_id = request.match_info["offer_id"]
+    change = handlers.accept_offer(request.app[DEPS], booking, offer_id, by=requester(admin))
+    return await accepted(request, admin, change)
+
+
+@routes.post("/api/v1/bookings/{id}/waitlist")
+async def change_waitlist(request: web.Request) -> web.Response:
+    """``{"waitlist": "offer"|"auto"|"off", "window": {...} | null}``: what happens when a time frees."""
+    booking, admin = await authorised_booking(request)
+    raw = await read_json(request)
+    change = handlers.change_waitlist(request.app[DEPS], booking, raw, by=requester(admin))
+    return await accepted(request, admin, change)
+
+
 def requester(admin: bool) -> Requester:
     return "admin" if admin else "workplace"
 
@@ -167,6 +193,10 @@ async def accepted(request: web.Request, admin: bool, change: Awaitable[Booking]
         return invalid(exc, lang)
     except NotOpen:
         return json_errors(409, [{"field": "status", "message": translate(lang, NotOpen.text)}])
+    except UnknownOffer:
+        return json_errors(404, [{"field": "offer_id", "message": translate(lang, MESSAGES["offer_unknown"])}])
+    except OfferExpired:
+        return json_errors(409, [{"field": "offer_id", "message": translate(lang, MESSAGES["offer_expired"])}])
     except TooMany as exc:
         raise too_many(request, exc.retry_after) from None
     return web.json_response(booking_view(updated, lang, admin=admin), status=202)

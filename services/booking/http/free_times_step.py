@@ -28,6 +28,7 @@ from services.booking.texts import translate
 from shared.contracts.catalogue import content
 from shared.text.i18n import N_
 from shared.text.localtime import MONTHS, format_local, parse_start, to_local
+from shared.text.numbers import whole_number
 
 FREE_START = "free_start"  # the checkboxes' name
 WEEK_LABEL = N_("Uge {number}: {first} – {last}")
@@ -101,9 +102,10 @@ def _clock(value: Any, lang: str) -> str:
 def _query(values: Mapping[str, str], week: Week) -> FreeTimesQuery | None:
     theme = values.get("theme", "")
     duration = values.get("duration_minutes", "")
-    if theme not in content().theme_ids or not duration.isdigit() or int(duration) not in DURATION_CHOICES:
+    minutes = whole_number(duration)
+    if theme not in content().theme_ids or minutes not in DURATION_CHOICES:
         return None
-    return FreeTimesQuery(theme, int(duration), week.first, week.last)
+    return FreeTimesQuery(theme, minutes, week.first, week.last)
 
 
 async def free_times_step(

@@ -125,6 +125,35 @@ OPENAPI: dict[str, Any] = {
                     },
                     "notes": {"type": "string", "maxLength": 2000},
                     "language": {"type": "string", "enum": ["da", "en"], "default": "da"},
+                    "waitlist": {
+                        "type": "string",
+                        "enum": ["offer", "auto", "off"],
+                        "default": "offer",
+                        "description": "When a desired time frees later: an offer to accept, a direct placement, "
+                        "or nothing.",
+                    },
+                    "waitlist_window": {"$ref": "#/components/schemas/WaitWindow"},
+                },
+            },
+            "WaitWindow": {
+                "type": ["object", "null"],
+                "additionalProperties": False,
+                "required": ["from", "to"],
+                "description": "Besides the desired times: any weekday start between two dates (inclusive, at "
+                "most 92 days), before 12.00 (morning), from 12.00 (afternoon) or any time.",
+                "properties": {
+                    "from": {"type": "string", "format": "date"},
+                    "to": {"type": "string", "format": "date"},
+                    "part_of_day": {"type": "string", "enum": ["morning", "afternoon", "any"], "default": "any"},
+                },
+            },
+            "Waitlist": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["waitlist"],
+                "properties": {
+                    "waitlist": {"type": "string", "enum": ["offer", "auto", "off"]},
+                    "window": {"$ref": "#/components/schemas/WaitWindow"},
                 },
             },
             "Created": {
@@ -143,6 +172,25 @@ OPENAPI: dict[str, Any] = {
                     "status": {"type": "string", "enum": ["received", "scheduled", "needs_alternative", "cancelled"]},
                     "slot": {"type": ["object", "null"]},
                     "alternatives": {"type": "array"},
+                    "waitlist": {"type": "object", "description": "{mode, window, earlier}"},
+                    "offers": {
+                        "type": "array",
+                        "description": "Freed times offered from the waitlist, to accept before expires_at",
+                        "items": {
+                            "type": "object",
+                            "required": ["id", "start", "end", "expires_at"],
+                            "properties": {
+                                "id": {"type": "string"},
+                                "start": {"$ref": "#/components/schemas/Moment"},
+                                "end": {"$ref": "#/components/schemas/Moment"},
+                                "expires_at": {"$ref": "#/components/schemas/Moment"},
+                            },
+                        },
+                    },
+                    "offer_taken": {
+                        "type": "boolean",
+                        "description": "the offer accepted last was taken just before: fresh alternatives given",
+                    },
                 },
             },
             "Moment": {
@@ -296,6 +344,46 @@ OPENAPI: dict[str, Any] = {
                 },
                 "responses": {
                     "202": {"description": "Cancellation requested"},
+                    "400": _ERRORS,
+                    "404": _ERRORS,
+                    "409": _ERRORS,
+                    "422": _ERRORS,
+                    "429": _TOO_MANY,
+                },
+            }
+        },
+        "/api/v1/bookings/{id}/offers/{offer_id}/accept": {
+            "post": {
+                "operationId": "acceptOffer",
+                "summary": "Accept a time offered from the waitlist",
+                "description": "The scheduler places the talk at the offered time if it is still free; if it "
+                "was taken meanwhile, the booking shows offer_taken and fresh alternatives. Never a double booking.",
+                "parameters": [
+                    _ID,
+                    {"name": "offer_id", "in": "path", "required": True, "schema": {"type": "string"}},
+                    _TOKEN,
+                ],
+                "security": [{}, {"admin": []}],
+                "responses": {
+                    "202": {"description": "Acceptance requested"},
+                    "404": _ERRORS,
+                    "409": _ERRORS,
+                    "429": _TOO_MANY,
+                },
+            }
+        },
+        "/api/v1/bookings/{id}/waitlist": {
+            "post": {
+                "operationId": "changeWaitlist",
+                "summary": "What happens when a wanted (for a scheduled talk: an earlier) time frees",
+                "parameters": [_ID, _TOKEN],
+                "security": [{}, {"admin": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Waitlist"}}},
+                },
+                "responses": {
+                    "202": {"description": "Waitlist choice recorded"},
                     "400": _ERRORS,
                     "404": _ERRORS,
                     "409": _ERRORS,

@@ -17,7 +17,17 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from services.booking import handlers
-from services.booking.domain import DURATION_CHOICES, Booking, FieldError, InvalidBooking, NotOpen, earliest_start
+from services.booking.domain import (
+    DURATION_CHOICES,
+    MESSAGES,
+    Booking,
+    FieldError,
+    InvalidBooking,
+    NotOpen,
+    OfferExpired,
+    UnknownOffer,
+    earliest_start,
+)
 from services.booking.handlers import FORM, Deps, TooMany
 from services.booking.http import DEPS, limited_client, minutes
 from services.booking.http.free_times_step import chosen_starts, free_times_step
@@ -25,11 +35,11 @@ from services.booking.http.views import booking_view
 from services.booking.metrics import HONEYPOT
 from services.booking.texts import SERVICE_ROOT, catalogue, translate
 from shared.contracts.catalogue import content
-from shared.infra.auth import ADMIN_DISABLED, is_admin
 from shared.infra.errors import RETRY_AFTER_SECONDS, TOO_MANY
 from shared.infra.faults import is_unavailable
 from shared.infra.resources import SETTINGS
 from shared.text.i18n import N_, Language
+from shared.text.numbers import whole_number
 
 routes = web.RouteTableDef()
 routes.static("/static", SERVICE_ROOT / "static")  # the stylesheet and the free times' script
@@ -49,10 +59,17 @@ FORM_FIELDS = {
     "duration_minutes": "duration_minutes",
     "notes": "notes",
     "language": "language",
+    "waitlist": "waitlist",
 }
+# the waitlist's window: form field -> its key in the request's ``waitlist_window``
+WINDOW_FIELDS = {"waitlist_from": "from", "waitlist_to": "to", "waitlist_part": "part_of_day"}
 START_FIELDS = ("preferred_start_1", "preferred_start_2", "preferred_start_3")
 FREE_TIMES = "free_times"  # where the error of a free time ticked is shown
-FIELD_FOR_PATH = {path: name for name, path in FORM_FIELDS.items()}
+FIELD_FOR_PATH = {
+    **{path: name for name, path in FORM_FIELDS.items()},
+    **{f"waitlist_window.{key}": name for name, key in WINDOW_FIELDS.items()},
+    "waitlist_window": "waitlist_from",
+}
 Form = MultiDictProxy[Any]
 
 # How the error summary names each field (the labels of the form).
@@ -70,6 +87,10 @@ FIELD_LABELS = {
     "contact_email": N_("E-mail"),
     "contact_phone": N_("Telefon"),
     FREE_TIMES: N_("Ledige tidspunkter"),
+    "waitlist": N_("Hvis tiden er optaget"),
+    "waitlist_from": N_("Fra og med"),
+    "waitlist_to": N_("Til og med"),
+    "waitlist_part": N_("Tid på dagen"),
 }
 START_LABEL = N_("Tidspunkt {n}")
 
@@ -86,12 +107,16 @@ HISTORY_TEXTS = {
     "cancelled": N_("Oplægget er aflyst"),
     "cancel_requested": N_("Afbestilling sendt"),
     "reschedule_requested": N_("Ønske om nyt tidspunkt sendt"),
+    "waitlist_requested": N_("Valg for ventelisten ændret"),
+    "offer_made": N_("Et ledigt tidspunkt er tilbudt"),
+    "offer_expired": N_("Tilbuddet udløb og gik videre til den næste på ventelisten"),
+    "offer_accept_requested": N_("Tilbuddet er taget imod"),
+    "offer_taken": N_("Tidspunktet blev taget af en anden lige før – andre tidspunkter er foreslået"),
 }
 UNAVAILABLE_FORM = N_(
     "Systemet kan ikke gemme jeres forespørgsel lige nu. Det, I har skrevet, står stadig i formularen: "
     "send den igen om lidt."
 )
-ADMIN_LOGIN = N_("Log ind med admin-token som adgangskode.")
 NOT_SENT = N_("Formularen kunne ikke sendes. Kontakt os gerne på e-mail eller telefon.")
 # A field hidden from people (and from screen readers) that robots fill in.
 HONEYPOT_FIELD = "website"
@@ -144,12 +169,15 @@ def form_to_request(form: Form) -> tuple[dict[str, Any], list[str]]:
         if not values:
             continue
         value: Any = values if len(values) > 1 else values[0]  # two themes stay a list: refused
-        if name in ("participants", "duration_minutes") and isinstance(value, str) and value.strip().isdigit():
-            value = int(value.strip())
+        if name in ("participants", "duration_minutes") and isinstance(value, str):
+            value = value if (number := whole_number(value)) is None else number
         if name == "notes" and value == "":
             continue
         group, _, key = path.rpartition(".")
         (request[group] if group else request)[key or path] = value
+    window = {key: str(form.get(name, "")).strip() for name, key in WINDOW_FIELDS.items()}
+    if window["from"] or window["to"]:
+        request["waitlist_window"] = {**window, "part_of_day": window["part_of_day"] or "any"}
     free = chosen_starts(form)
     request["preferred_starts"] = free + starts_of(form)
     typed = [name for name in START_FIELDS if str(form.get(name, "")).strip()]
@@ -201,6 +229,7 @@ def form_context(request: web.Request, lang: str) -> dict[str, Any]:
             "theme": "theme-" + content().themes[0].id,
             "setting": "setting-staff_meeting",
             FREE_TIMES: "free-times-title",
+            "waitlist": "waitlist-offer",
         },
     }
 
@@ -368,9 +397,36 @@ async def cancel_from_page(request: web.Request) -> web.Response:
     return await _change_from_page(request, _cancel)
 
 
+async def _waitlist(deps: Deps, booking: Booking, form: Form) -> Booking:
+    """The status page's waitlist form: the choice, and an optional window of days."""
+    window = {key: str(form.get(name, "")).strip() for name, key in WINDOW_FIELDS.items()}
+    raw: dict[str, Any] = {"waitlist": str(form.get("waitlist", ""))}
+    if window["from"] or window["to"]:
+        raw["window"] = {**window, "part_of_day": window["part_of_day"] or "any"}
+    return await handlers.change_waitlist(deps, booking, raw, by="workplace")
+
+
 @routes.post("/bookings/{id}/reschedule")
 async def reschedule_from_page(request: web.Request) -> web.Response:
     return await _change_from_page(request, _reschedule)
+
+
+@routes.post("/bookings/{id}/waitlist")
+async def waitlist_from_page(request: web.Request) -> web.Response:
+    return await _change_from_page(request, _waitlist)
+
+
+@routes.post("/bookings/{id}/offers/{offer_id}/accept")
+async def accept_offer_from_page(request: web.Request) -> web.Response:
+    """One click on an offer: back to the status page once the scheduler has answered (the talk, or
+    "just taken" with fresh choices), or after a short wait with the acceptance under way."""
+    offer_id = request.match_info["offer_id"]
+
+    async def accept(deps: Deps, booking: Booking, form: Form) -> Booking:
+        accepted = await handlers.accept_offer(deps, booking, offer_id, by="workplace")
+        return await handlers.await_outcome(deps, accepted, wait=request.app[SETTINGS].receipt_wait_seconds)
+
+    return await _change_from_page(request, accept)
 
 
 async def _change_from_page(
@@ -396,22 +452,8 @@ async def _change_from_page(
     except NotOpen:
         # The booking is cancelled, or its cancellation is under way: nothing can change any more.
         return _status_page(request, booking, token, status=409, errors={"status": translate(lang, NotOpen.text)})
+    except (UnknownOffer, OfferExpired) as exc:
+        code = "offer_unknown" if isinstance(exc, UnknownOffer) else "offer_expired"
+        status = 404 if isinstance(exc, UnknownOffer) else 409
+        return _status_page(request, booking, token, status=status, errors={"offers": translate(lang, MESSAGES[code])})
     raise _back_to_status(request, token)
-
-
-# --- admin ------------------------------------------------------------------------------------------------
-
-
-@routes.get("/admin")
-async def admin_page(request: web.Request) -> web.Response:
-    lang = page_language(request)
-    if not request.app[SETTINGS].admin_token_value:
-        return web.Response(status=503, text=translate(lang, ADMIN_DISABLED))
-    if not is_admin(request):
-        return web.Response(
-            status=401,
-            text=translate(lang, ADMIN_LOGIN),
-            headers={"WWW-Authenticate": 'Basic realm="admin", charset="UTF-8"'},
-        )
-    bookings = await handlers.list_bookings(request.app[DEPS], request.query.get("status") or None, 500)
-    return render(request, "admin.html", bookings=[booking_view(b, lang, admin=True) for b in bookings])

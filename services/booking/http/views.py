@@ -37,6 +37,30 @@ def free_slot_view(slot: FreeSlot, lang: str) -> dict[str, Any]:
     return {"start": start, "end": moment(slot.end, lang)}
 
 
+def waitlist_view(booking: Booking) -> dict[str, Any]:
+    """The workplace's waitlist choice: ``mode`` and the optional ``window`` (``from``, ``to``, ``part_of_day``);
+    ``earlier``: a scheduled talk waits for an earlier time (asked for after it was last placed)."""
+    window = booking.details.waitlist_window
+    return {
+        "mode": booking.details.waitlist,
+        "earlier": booking.status == "scheduled" and booking.details.waitlist != "off" and _asked_since_placed(booking),
+        "window": (
+            {"from": window.first.isoformat(), "to": window.last.isoformat(), "part_of_day": window.part_of_day}
+            if window
+            else None
+        ),
+    }
+
+
+def _asked_since_placed(booking: Booking) -> bool:
+    for entry in reversed(booking.history):
+        if entry.status == "waitlist_requested":
+            return True
+        if entry.type in ("booking.scheduled", "booking.rescheduled"):
+            return False
+    return False
+
+
 def booking_view(booking: Booking, lang: str = "da", *, admin: bool = False) -> dict[str, Any]:
     """The booking in ``lang``; with ``admin``, also its private link."""
     details = booking.details
@@ -57,6 +81,18 @@ def booking_view(booking: Booking, lang: str = "da", *, admin: bool = False) -> 
         "alternatives": [moment(a, lang) for a in booking.alternatives],
         "cancel_requested": booking.cancel_pending,
         "reschedule_requested": booking.reschedule_requested_at is not None,
+        "waitlist": waitlist_view(booking),
+        "offers": [
+            {
+                "id": offer.id,
+                "start": moment(offer.start, lang),
+                "end": moment(offer.end, lang),
+                "expires_at": moment(offer.expires_at, lang),
+            }
+            for offer in booking.offers
+        ],
+        "offer_accept_requested": booking.offer_accept_requested_at is not None,
+        "offer_taken": booking.offer_taken,
         "history": [
             {"at": utc_iso(entry.at), "when": format_local(entry.at, lang), "status": entry.status}
             for entry in booking.history

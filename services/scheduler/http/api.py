@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from services.scheduler.calendars.service import EXTERNAL_CALENDARS
 from services.scheduler.calendars.sources import with_kept_passwords, without_password
 from services.scheduler.consultants import ConsultantIn, StoredConsultant, errors_of
-from services.scheduler.context import CALENDAR
+from services.scheduler.context import CALENDAR, WAITLIST
 from services.scheduler.handlers import remove_consultant, save_consultant
 from shared.infra.auth import require_admin
 from shared.infra.errors import json_errors, language, read_json
@@ -31,12 +31,13 @@ async def _views(request: web.Request, stored: list[StoredConsultant]) -> list[d
             "external_calendars": calendars[s.consultant.id],
             "id": s.consultant.id,
             "calendar_url": f"{base}/api/v1/consultants/{s.consultant.id}/calendar.ics?token={s.feed_token}",
+            "page_token": s.page_token,  # the consultant's private page (served by the booking service)
         }
         for s in stored
     ]
 
 
-async def _view(request: web.Request, stored: StoredConsultant, status: int = 200) -> web.Response:
+async def view(request: web.Request, stored: StoredConsultant, status: int = 200) -> web.Response:
     return web.json_response((await _views(request, [stored]))[0], status=status)
 
 
@@ -59,7 +60,7 @@ def _validate(request: web.Request, body: Any, previous: StoredConsultant | None
     return consultant.model_copy(update={"external_calendars": sources})
 
 
-def _not_found(consultant_id: str) -> web.Response:
+def not_found(consultant_id: str) -> web.Response:
     return json_errors(404, [{"field": "id", "message": f"no consultant {consultant_id!r}"}])
 
 
@@ -80,7 +81,8 @@ async def create_consultant(request: web.Request) -> web.Response:
     if await store.get_consultant(consultant.id) is not None:
         return json_errors(409, [{"field": "id", "message": f"consultant {consultant.id!r} exists; use PUT"}])
     stored, _ = await save_consultant(store, request.app[EXTERNAL_CALENDARS], consultant)
-    return await _view(request, stored, status=201)
+    request.app[WAITLIST].sweep_soon()  # a new consultant's hours may suit a waiting request
+    return await view(request, stored, status=201)
 
 
 @routes.get("/api/v1/consultants/{id}")
@@ -88,8 +90,8 @@ async def get_consultant(request: web.Request) -> web.Response:
     require_admin(request)
     stored = await request.app[CALENDAR].get_consultant(request.match_info["id"])
     if stored is None:
-        return _not_found(request.match_info["id"])
-    return await _view(request, stored)
+        return not_found(request.match_info["id"])
+    return await view(request, stored)
 
 
 @routes.put("/api/v1/consultants/{id}")
@@ -105,7 +107,8 @@ async def put_consultant(request: web.Request) -> web.Response:
     if consultant.id != request.match_info["id"]:
         return json_errors(422, [{"field": "id", "message": "the id in the body differs from the one in the URL"}])
     stored, created = await save_consultant(store, request.app[EXTERNAL_CALENDARS], consultant)
-    return await _view(request, stored, status=201 if created else 200)
+    request.app[WAITLIST].sweep_soon()  # more hours, a shorter absence or a new theme may free times
+    return await view(request, stored, status=201 if created else 200)
 
 
 @routes.delete("/api/v1/consultants/{id}")
@@ -120,5 +123,5 @@ async def delete_consultant(request: web.Request) -> web.Response:
             409, [{"field": "id", "message": "the consultant has talks ahead; move or cancel them first"}]
         )
     if removal == "unknown":
-        return _not_found(consultant_id)
+        return not_found(consultant_id)
     return web.Response(status=204)

@@ -17,6 +17,7 @@ from shared.contracts.catalogue import content
 from shared.contracts.models import utc_iso
 from shared.infra.errors import json_errors
 from shared.infra.resources import SETTINGS
+from shared.text.numbers import whole_number
 
 routes = web.RouteTableDef()
 SHORTEST, LONGEST = 15, 8 * 60  # minutes a talk may last, as far as the search is concerned
@@ -40,7 +41,7 @@ def _query(request: web.Request) -> FreeQuery | web.Response:
     if theme not in content().theme_ids:
         errors.append({"field": "theme", "message": f"unknown theme; known: {sorted(content().theme_ids)}"})
     text = request.query.get("duration_minutes", "")
-    minutes = int(text) if text.isdigit() else 0
+    minutes = whole_number(text) or 0
     if not SHORTEST <= minutes <= LONGEST:
         errors.append({"field": "duration_minutes", "message": f"a whole number from {SHORTEST} to {LONGEST}"})
     days: dict[str, date] = {}
