@@ -29,7 +29,6 @@ INDEXES = {
         IndexModel([("idempotency_key", 1)], unique=True, sparse=True),
         IndexModel([("created_at", -1)]),
         IndexModel([("status", 1), ("created_at", -1)]),
-        IndexModel([("details.contact.email", 1)]),  # erasure and export by e-mail address
     ],
     "processed_events": [],
 }

@@ -44,7 +44,6 @@ INDEXES = {
     "deliveries": [
         IndexModel([("status", 1), ("next_attempt_at", 1)]),
         IndexModel([("booking_id", 1)]),
-        IndexModel([("to", 1)]),  # the export of one person's data
     ],
     "reminders": [IndexModel([("status", 1), ("due_at", 1)])],
 }

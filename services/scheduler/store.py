@@ -58,10 +58,8 @@ INDEXES = {
     ],
     PLACEMENTS: [
         IndexModel(OUTBOX_INDEXES),
-        IndexModel([("booking.contact.email", 1)]),  # export by e-mail address
         IndexModel([("waiting.since", 1)], sparse=True),  # the waitlist, in the order they asked
         IndexModel([("offer_expires_at", 1)], sparse=True),  # open offers, soonest to run out first
-        IndexModel([("waitlisted", 1), ("booking.theme", 1)], sparse=True),  # the admin's view
     ],
     LOCKS: [],
 }

@@ -44,6 +44,7 @@ import pytest_asyncio
 import yaml
 from pymongo import AsyncMongoClient
 
+from services.notifier.sender import UNRECORDED_PER_SEND
 from shared.infra.settings import Settings
 from shared.text.ical import booking_uid
 from tests import backends
@@ -61,9 +62,9 @@ SETTLE_SECONDS = 150.0  # after the load, until every accepted booking must have
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BUFFER = timedelta(minutes=60)
 MAX_PER_DAY = 2
-# The sender's concurrency: a SIGKILLed notifier can have sent at most this many mails it had not
-# recorded yet, which its successor sends again.
-IN_FLIGHT_PER_NOTIFIER = 8
+# A SIGKILLed notifier can have sent at most this many mails it had not recorded yet (those being sent and
+# those sent and waiting for their record's write), which its successor sends again.
+IN_FLIGHT_PER_NOTIFIER = (1 + UNRECORDED_PER_SEND) * Settings().delivery_concurrency
 CONSULTANTS = [
     {
         "id": f"konsulent-{n}",
