@@ -816,38 +816,62 @@ class Booking:
                 offer_accept_requested_at=None,
                 offer_taken=True,
             )
-        elif isinstance(data, BookingCancelledData):
-            changed = replace(
-                self, status="cancelled", slot=None, alternatives=(), cancel_reason=data.reason, offers=()
-            )
-        elif isinstance(data, BookingNeedsAlternativeData):
-            # A scheduled talk that could not be moved stays scheduled; the alternatives are offered.
-            kept = data.current_slot
-            changed = replace(
-                self,
-                status="scheduled" if kept else "needs_alternative",
-                slot=kept,
-                alternatives=tuple(data.alternatives),
-                reason=data.reason,
-                reschedule_requested_at=None,
-                offer_taken=False,
-            )
-        else:  # scheduled, or moved to a new time (an offer accepted, or given directly from the waitlist)
-            changed = replace(
-                self,
-                status="scheduled",
-                slot=data.slot,
-                sequence=data.sequence,
-                alternatives=(),
-                reschedule_requested_at=None,
-                offers=(),
-                offer_accept_requested_at=None,
-                offer_taken=False,
-            )
+        else:
+            update = outcome_update(event)
+            assert update is not None  # every outcome but the offers' is decided by the event alone
+            return replace(self, **update.changes, history=(*self.history, update.entry))
         at = event.occurred_at
         step = _OFFER_STEPS.get(event.type, changed.status)
         entry = HistoryEntry(at=at, status=step, event_id=str(event.event_id), type=event.type)
         return replace(changed, revision=revision, status_at=at, updated_at=at, history=(*self.history, entry))
+
+
+@dataclass(frozen=True)
+class OutcomeUpdate:
+    """What a scheduler's outcome changes of its booking, decided by the event alone: the new values of
+    ``Booking`` fields by name, and the history entry to add. The store applies it in one conditional
+    write, without reading the booking first, unless the booking has the outcome or a newer one already."""
+
+    booking_id: str
+    changes: Mapping[str, Any]  # Booking field name -> new value (revision, status_at, updated_at included)
+    entry: HistoryEntry
+
+
+def outcome_update(event: Outcome) -> OutcomeUpdate | None:
+    """The update an outcome makes, or None for the waitlist's offers, which depend on the offers the
+    booking holds (read it and use ``Booking.apply_outcome``)."""
+    data = event.data
+    changes: dict[str, Any]
+    if isinstance(data, BookingOfferMadeData | BookingOfferExpiredData | BookingOfferTakenData):
+        return None
+    if isinstance(data, BookingCancelledData):
+        changes = {"status": "cancelled", "slot": None, "alternatives": (), "cancel_reason": data.reason, "offers": ()}
+    elif isinstance(data, BookingNeedsAlternativeData):
+        # A scheduled talk that could not be moved stays scheduled; the alternatives are offered.
+        kept = data.current_slot
+        changes = {
+            "status": "scheduled" if kept else "needs_alternative",
+            "slot": kept,
+            "alternatives": tuple(data.alternatives),
+            "reason": data.reason,
+            "reschedule_requested_at": None,
+            "offer_taken": False,
+        }
+    else:  # scheduled, or moved to a new time (an offer accepted, or given directly from the waitlist)
+        changes = {
+            "status": "scheduled",
+            "slot": data.slot,
+            "sequence": data.sequence,
+            "alternatives": (),
+            "reschedule_requested_at": None,
+            "offers": (),
+            "offer_accept_requested_at": None,
+            "offer_taken": False,
+        }
+    at = event.occurred_at
+    changes.update(revision=data.revision, status_at=at, updated_at=at)
+    entry = HistoryEntry(at=at, status=changes["status"], event_id=str(event.event_id), type=event.type)
+    return OutcomeUpdate(data.booking_id, changes, entry)
 
 
 # The history's word for an offer's outcome (other outcomes record the booking's new status).

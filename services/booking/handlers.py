@@ -30,6 +30,7 @@ from services.booking.domain import (
     check_idempotency_key,
     new_reference,
     new_secret,
+    outcome_update,
     parse_booking,
     parse_reason,
     parse_reschedule,
@@ -323,13 +324,19 @@ async def erase_expired(deps: Deps, keep: timedelta, batch: int = 100) -> int:
 
 
 async def apply_outcome(deps: Deps, event: Outcome) -> None:
-    """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once."""
-    booking = await deps.store.get(event.correlation_id)
+    """Keep the booking in step with the scheduler: in the order of the outcomes' revisions, each once.
+    An outcome decided by its event alone is one conditional write; the waitlist's offers, which depend
+    on the offers the booking holds, read it first."""
+    update = outcome_update(event)
+    if update is not None:
+        if await deps.store.record_update(update):
+            deps.outcomes.arrived(update.booking_id)
+        return
+    booking = await deps.store.get(event.data.booking_id)
     if booking is None:
         return
     changed = booking.apply_outcome(event)
-    if changed is not None:
-        await deps.store.record_outcome(changed)
+    if changed is not None and await deps.store.record_outcome(changed):
         deps.outcomes.arrived(booking.id)
 
 

@@ -7,14 +7,14 @@ hands the events to the outbox relay (``relay``), which publishes them at once, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from pymongo import IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 
-from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency
+from services.booking.domain import OPEN_STATUSES, Booking, HistoryEntry, Idempotency, OutcomeUpdate
 from shared.contracts.events import Event
 from shared.contracts.models import BookingDetails, Offer, Slot
 from shared.infra.grouped import GroupedInserts
@@ -63,6 +63,10 @@ class BookingStore(Protocol):
     async def record_outcome(self, booking: Booking) -> bool:
         """Store the booking after a scheduler's outcome (the last entry of its history), unless the
         stored booking has that outcome, or a newer one, already; False then."""
+
+    async def record_update(self, update: OutcomeUpdate) -> bool:
+        """Apply an outcome decided by its event alone, in one write, with the same condition as
+        ``record_outcome``; False when the booking does not exist or has it (or a newer one) already."""
 
     async def record_erasure(self, booking: Booking, event: Event) -> bool:
         """Store the erased booking (its personal data replaced) with its event; False if it was erased
@@ -137,19 +141,27 @@ class MongoBookingStore:
         return True
 
     async def record_outcome(self, booking: Booking) -> bool:
-        entry = booking.history[-1]
+        assert booking.revision is not None
+        fields = {name: getattr(booking, name) for name in _OUTCOME_FIELDS}
+        return await self._apply_outcome(booking.id, booking.revision, booking.history[-1], fields)
+
+    async def record_update(self, update: OutcomeUpdate) -> bool:
+        return await self._apply_outcome(update.booking_id, update.changes["revision"], update.entry, update.changes)
+
+    async def _apply_outcome(
+        self, booking_id: str, revision: int, entry: HistoryEntry, fields: Mapping[str, Any]
+    ) -> bool:
         result = await self._bookings.update_one(
             {
-                "_id": booking.id,
+                "_id": booking_id,
                 "history.event_id": {"$ne": entry.event_id},
                 # "before this one": lower, or not set yet (one condition, no $or: an $or makes some
                 # servers (SecantusDB) scan the whole collection instead of using the _id)
-                "revision": {"$not": {"$gte": booking.revision}},
+                "revision": {"$not": {"$gte": revision}},
             },
-            {"$set": _outcome_fields(booking), "$push": {"history": _entry(entry)}},
+            {"$set": _outcome_document(fields), "$push": {"history": _entry(entry)}},
         )
         return result.modified_count == 1
-
 
     async def record_erasure(self, booking: Booking, event: Event) -> bool:
         entry = booking.history[-1]
@@ -235,23 +247,34 @@ def _new_document(booking: Booking) -> Document:
     return document
 
 
-def _outcome_fields(booking: Booking) -> Document:
-    """What an outcome of the scheduler decides."""
-    return {
-        "status": booking.status,
-        "slot": _slot(booking.slot),
-        "alternatives": list(booking.alternatives),
-        "sequence": booking.sequence,
-        "reason": booking.reason,
-        "cancel_reason": booking.cancel_reason,
-        "reschedule_requested_at": booking.reschedule_requested_at,
-        "revision": booking.revision,
-        "status_at": booking.status_at,
-        "updated_at": booking.updated_at,
-        "offers": [_offer(offer) for offer in booking.offers],
-        "offer_accept_requested_at": booking.offer_accept_requested_at,
-        "offer_taken": booking.offer_taken,
-    }
+# What the scheduler's outcomes decide of a booking.
+_OUTCOME_FIELDS = (
+    "status",
+    "slot",
+    "alternatives",
+    "sequence",
+    "reason",
+    "cancel_reason",
+    "reschedule_requested_at",
+    "revision",
+    "status_at",
+    "updated_at",
+    "offers",
+    "offer_accept_requested_at",
+    "offer_taken",
+)
+
+
+def _outcome_document(fields: Mapping[str, Any]) -> Document:
+    """Outcome fields (``Booking`` attributes by name) as stored."""
+    document = dict(fields)
+    if "slot" in document:
+        document["slot"] = _slot(document["slot"])
+    if "alternatives" in document:
+        document["alternatives"] = list(document["alternatives"])
+    if "offers" in document:
+        document["offers"] = [_offer(offer) for offer in document["offers"]]
+    return document
 
 
 def _slot(slot: Slot | None) -> Document | None:

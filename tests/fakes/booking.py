@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 
-from services.booking.domain import Booking
+from services.booking.domain import Booking, HistoryEntry, OutcomeUpdate
 from services.booking.store import KeyTaken, ReferenceTaken
 from shared.contracts.events import Event
 
@@ -62,11 +62,10 @@ class FakeBookingStore:
         return True
 
     async def record_outcome(self, booking: Booking) -> bool:
+        assert booking.revision is not None
         stored = self.bookings.get(booking.id)
         entry = booking.history[-1]
-        if stored is None or any(e.event_id == entry.event_id for e in stored.history):
-            return False
-        if stored.revision is not None and booking.revision is not None and stored.revision >= booking.revision:
+        if stored is None or self._has_outcome(stored, entry, booking.revision):
             return False
         self.bookings[booking.id] = replace(
             booking,
@@ -74,6 +73,19 @@ class FakeBookingStore:
             history=(*stored.history, entry),
         )
         return True
+
+    async def record_update(self, update: OutcomeUpdate) -> bool:
+        stored = self.bookings.get(update.booking_id)
+        if stored is None or self._has_outcome(stored, update.entry, update.changes["revision"]):
+            return False
+        self.bookings[stored.id] = replace(stored, **update.changes, history=(*stored.history, update.entry))
+        return True
+
+    @staticmethod
+    def _has_outcome(stored: Booking, entry: HistoryEntry, revision: int) -> bool:
+        """The outcome, or a newer one, is applied already."""
+        applied = any(e.event_id == entry.event_id for e in stored.history)
+        return applied or (stored.revision is not None and stored.revision >= revision)
 
     async def record_erasure(self, booking: Booking, event: Event) -> bool:
         stored = self.bookings.get(booking.id)

@@ -20,10 +20,11 @@ from services.booking.domain import (
     RescheduleRequest,
     new_reference,
     new_secret,
+    outcome_update,
     parse_booking,
 )
 from services.booking.store import INDEXES, KeyTaken, MongoBookingStore, ReferenceTaken
-from shared.contracts.events import BookingScheduledData, Event, new_event
+from shared.contracts.events import BookingCancelledData, BookingScheduledData, Event, new_event
 from shared.contracts.models import ConsultantRef, Slot
 from shared.infra.mongo import ensure_indexes
 from tests.integration.test_booking_api import valid_body
@@ -135,3 +136,51 @@ async def test_an_outcome_is_stored_once_and_never_over_a_newer_one(store: Store
     assert not await store.adapter.record_outcome(older)
     assert await store.adapter.get(booking.id) == newer
     assert store.wakes == 1  # an outcome carries no event of the booking service
+
+
+async def test_an_outcome_written_without_reading_the_booking_gives_the_same_booking(store: Store) -> None:
+    """The one-write path (``record_update``, decided by the event alone) stores what reading the booking
+    and applying the outcome would have: for a placement, and for a cancellation after it; and it keeps
+    the same guards (an outcome once, never over a newer one, nothing for an unknown booking)."""
+    booking, event = new_booking()
+    await store.adapter.add(booking, event)
+    start = booking.details.preferred_starts[0]
+    consultant = ConsultantRef(id="anne", name="Anne Konsulent", email="anne@example.dk")
+    slot = Slot(consultant=consultant, start=start, end=start + timedelta(hours=2))
+    at = booking.created_at + timedelta(minutes=1)
+    placed = new_event(
+        BookingScheduledData(
+            booking_id=booking.id, booking=booking.details, status_url=booking.status_url, slot=slot, revision=1
+        ),
+        now=at,
+    )
+    cancelled = new_event(
+        BookingCancelledData(
+            booking_id=booking.id,
+            booking=booking.details,
+            status_url=booking.status_url,
+            slot=slot,
+            sequence=1,
+            reason="Lukket",
+            revision=2,
+        ),
+        now=at + timedelta(minutes=1),
+    )
+
+    expected = booking.apply_outcome(placed)
+    update = outcome_update(placed)
+    assert expected is not None and update is not None
+    assert await store.adapter.record_update(update)
+    assert await store.adapter.get(booking.id) == expected
+    assert not await store.adapter.record_update(update)  # the same outcome again
+
+    expected = expected.apply_outcome(cancelled)
+    update = outcome_update(cancelled)
+    assert expected is not None and update is not None
+    assert await store.adapter.record_update(update)
+    assert await store.adapter.get(booking.id) == expected
+    assert not await store.adapter.record_update(outcome_update(placed) or update)  # older: not over it
+    assert (await store.adapter.get(booking.id)) == expected
+
+    stranger = outcome_update(new_event(placed.data.model_copy(update={"booking_id": "NONE-XXXX"}), now=at))
+    assert stranger is not None and not await store.adapter.record_update(stranger)
