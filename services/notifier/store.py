@@ -8,7 +8,6 @@ out. An outcome is recorded only under the claim that sent it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -18,7 +17,7 @@ from typing import Protocol
 
 from pymongo import IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError
 
 from services.notifier.domain import (
     LEASE,
@@ -35,7 +34,7 @@ from services.notifier.domain import (
     Status,
 )
 from shared.contracts.models import BookingDetails, Slot
-from shared.infra.grouped import GroupedInserts
+from shared.infra.grouped import GroupedInserts, GroupedWrites
 from shared.infra.mongo import Document
 
 log = logging.getLogger(__name__)
@@ -134,6 +133,7 @@ class MongoDeliveryStore:
         self._listeners: list[Callable[[], None]] = []
         self._hand_to: Callable[[Batch], None] | None = None
         self._inserts = GroupedInserts(self.deliveries)
+        self._reminder_writes = GroupedWrites(self.reminders)
 
     def on_stored(self, listener: Callable[[], None]) -> None:
         self._listeners.append(listener)
@@ -234,15 +234,14 @@ class MongoDeliveryStore:
             "lease_until": None,
         }
         # The filter is ``Reminder.replaces``. No match because a newer event's reminder is stored: the
-        # upsert then collides on _id, and is dropped.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.reminders.update_one(
-                {"_id": reminder.booking_id, "sequence": {"$lte": reminder.sequence}}, {"$set": fields}, upsert=True
-            )
+        # upsert then collides on _id, and is dropped (the DuplicateKeyError returned is ignored).
+        # Written together with the reminders of the events handled at the same time: one write for many.
+        replaces = {"_id": reminder.booking_id, "sequence": {"$lte": reminder.sequence}}
+        await self._reminder_writes.write([UpdateOne(replaces, {"$set": fields}, upsert=True)])
 
     async def drop_reminder(self, booking_id: str, sequence: int) -> None:
-        await self.reminders.update_one(
-            {"_id": booking_id}, {"$set": {"status": "cancelled", "sequence": sequence}}, upsert=True
+        await self._reminder_writes.write(
+            [UpdateOne({"_id": booking_id}, {"$set": {"status": "cancelled", "sequence": sequence}}, upsert=True)]
         )
 
     async def claim_reminder(self, now: datetime) -> Reminder | None:

@@ -5,9 +5,8 @@ handed over while the write before it was under way, so under load one database 
 one journal flush) serves many callers, while a lone caller is written at once. Each caller gets the
 results of its own items, or the exception of the write that held them.
 
-``GroupedInserts`` is this for inserts into one collection: each caller learns what became of its own
-documents: stored, or refused as a duplicate (of the ``_id`` or another unique key, told by the
-``DuplicateKeyError`` it gets back); another error of one document fails only the caller it belongs to.
+``GroupedWrites`` is this for the writes to one collection (one unordered bulk write),
+``GroupedInserts`` for new documents.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Generic, TypeVar
 
+from pymongo import InsertOne, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -25,6 +25,7 @@ DUPLICATE_KEY = 11000
 
 T = TypeVar("T")
 R = TypeVar("R")
+WriteOp = InsertOne[Document] | UpdateOne
 
 
 class Grouped(Generic[T, R]):
@@ -64,27 +65,43 @@ class Grouped(Generic[T, R]):
             self._writer = None
 
 
-class GroupedInserts:
+class GroupedWrites:
+    """``Grouped`` for the writes (``InsertOne``, ``UpdateOne`` …) of concurrent callers to one collection:
+    one unordered bulk write for many. Each caller learns what became of its own writes: done, or refused
+    as a duplicate (of the ``_id`` or another unique key, told by the ``DuplicateKeyError`` it gets back);
+    another error of one write fails only the caller it belongs to."""
+
     def __init__(self, collection: AsyncCollection[Document]) -> None:
         self._collection = collection
-        self._grouped: Grouped[Document, BulkWriteError | DuplicateKeyError | None] = Grouped(self._insert)
+        self._grouped: Grouped[WriteOp, BulkWriteError | DuplicateKeyError | None] = Grouped(self._bulk_write)
 
-    async def insert(self, documents: Sequence[Document]) -> list[DuplicateKeyError | None]:
-        """Store ``documents``; for each, None if it is stored, or the ``DuplicateKeyError`` if another
-        document has its ``_id`` (or another unique key) already."""
-        results = await self._grouped.submit(documents)
+    async def write(self, operations: Sequence[WriteOp]) -> list[DuplicateKeyError | None]:
+        """Carry out ``operations``; for each, None if it is done, or its ``DuplicateKeyError``."""
+        results = await self._grouped.submit(operations)
         failure = next((r for r in results if isinstance(r, BulkWriteError)), None)
         if failure is not None:
             raise failure
         return [r if isinstance(r, DuplicateKeyError) else None for r in results]
 
-    async def _insert(self, documents: list[Document]) -> list[BulkWriteError | DuplicateKeyError | None]:
+    async def _bulk_write(self, operations: list[WriteOp]) -> list[BulkWriteError | DuplicateKeyError | None]:
         try:
-            await self._collection.insert_many(documents, ordered=False)
+            await self._collection.bulk_write(operations, ordered=False)
         except BulkWriteError as exc:
             errors = {error["index"]: error for error in exc.details.get("writeErrors", [])}
-            return [_failure(errors[n]) if n in errors else None for n in range(len(documents))]
-        return [None] * len(documents)
+            return [_failure(errors[n]) if n in errors else None for n in range(len(operations))]
+        return [None] * len(operations)
+
+
+class GroupedInserts:
+    """``GroupedWrites`` of new documents."""
+
+    def __init__(self, collection: AsyncCollection[Document]) -> None:
+        self._writes = GroupedWrites(collection)
+
+    async def insert(self, documents: Sequence[Document]) -> list[DuplicateKeyError | None]:
+        """Store ``documents``; for each, None if it is stored, or the ``DuplicateKeyError`` if another
+        document has its ``_id`` (or another unique key) already."""
+        return await self._writes.write([InsertOne(document) for document in documents])
 
 
 def _failure(error: dict[str, Any]) -> BulkWriteError | DuplicateKeyError:

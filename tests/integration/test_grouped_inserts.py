@@ -1,4 +1,4 @@
-"""Inserts of concurrent callers written together (``shared.infra.grouped``), against a real
+"""Inserts and updates of concurrent callers written together (``shared.infra.grouped``), against a real
 MongoDB-protocol server: each caller learns what became of its own documents."""
 
 from __future__ import annotations
@@ -7,11 +7,11 @@ import asyncio
 from typing import Any
 
 import pytest
-from pymongo import IndexModel
+from pymongo import IndexModel, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.infra.grouped import GroupedInserts
+from shared.infra.grouped import GroupedInserts, GroupedWrites
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio]
 
@@ -49,3 +49,26 @@ async def test_a_write_that_fails_fails_each_of_its_callers(db: AsyncDatabase[Do
 
     assert outcomes[0] == [None] or isinstance(outcomes[0], Exception)
     assert isinstance(outcomes[1], Exception)
+
+
+async def test_updates_of_callers_at_once_each_learn_their_own_outcome(db: AsyncDatabase[Document]) -> None:
+    """Upserts guarded by a version, as the notifier's reminders are: written together, each applied or,
+    where a newer version is stored, refused as a duplicate to its own caller only."""
+    collection = db.grouped_updates
+    await collection.insert_one({"_id": "newer", "sequence": 5})
+    writes = GroupedWrites(collection)
+
+    def upsert(key: str, sequence: int) -> UpdateOne:
+        return UpdateOne({"_id": key, "sequence": {"$lte": sequence}}, {"$set": {"sequence": sequence}}, upsert=True)
+
+    results = await asyncio.gather(
+        writes.write([upsert("new", 1)]),
+        writes.write([upsert("newer", 2)]),  # older than what is stored
+        writes.write([upsert("newer-still", 3), upsert("new-too", 0)]),
+    )
+
+    assert results[0] == [None]
+    assert isinstance(results[1][0], DuplicateKeyError)
+    assert results[2] == [None, None]
+    stored = {d["_id"]: d["sequence"] for d in await collection.find({}).to_list()}
+    assert stored == {"new": 1, "newer": 5, "newer-still": 3, "new-too": 0}
