@@ -38,6 +38,7 @@ from services.scheduler.domain import Consultant
 from services.scheduler.placement import Outcome, Placement, Status
 from services.scheduler.waitlist import OfferRecord, OfferState, Waiting
 from shared.contracts.models import BookingDetails, Slot, WaitWindow
+from shared.infra.grouped import GroupedInserts
 from shared.infra.messaging import RetryLater
 from shared.infra.mongo import Document
 from shared.infra.outbox import OUTBOX_INDEXES, OutboxRelay, merge_updates, outbox_update
@@ -203,6 +204,7 @@ class MongoPlacementStore:
         relay: OutboxRelay | None = None,
     ) -> None:
         self.placements = db[PLACEMENTS]
+        self._inserts = GroupedInserts(self.placements)
         self._published = published
         self._relay = relay
 
@@ -210,14 +212,14 @@ class MongoPlacementStore:
         token = uuid.uuid4().hex
         lease = {"lease_until": now + LEASE, "claim": token}
         if new is not None:
-            try:
-                details = {"booking": new.booking.model_dump(mode="python"), "status_url": new.status_url}
-                await self.placements.insert_one(
-                    {"_id": booking_id, **details, **_state_fields(new), **lease, "created_at": now}
-                )
+            details = {"booking": new.booking.model_dump(mode="python"), "status_url": new.status_url}
+            # Written together with the placements requested at the same time: one write for many. A
+            # duplicate: the placement exists (an event handled again), so its lease is taken below.
+            (duplicate,) = await self._inserts.insert(
+                [{"_id": booking_id, **details, **_state_fields(new), **lease, "created_at": now}]
+            )
+            if duplicate is None:
                 return Claim(new, token, fresh=True)
-            except DuplicateKeyError:
-                pass
         # A free lease is one that ran out: ``release`` sets it to the epoch (no $or needed).
         taken = await self.placements.update_one({"_id": booking_id, "lease_until": {"$lt": now}}, {"$set": lease})
         if taken.modified_count == 1:
