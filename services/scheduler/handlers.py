@@ -72,22 +72,20 @@ async def on_requested(deps: Deps, event: BookingRequested) -> None:
 
 async def on_cancel_requested(deps: Deps, event: BookingCancelRequested) -> None:
     now = deps.clock()
-    claim = await _claim_existing(deps, event.data.booking_id, now)
-    placement = claim.placement
-    if not placement.can_change(event.event_id):
-        await deps.placements.release(claim)
+    claim = await _claim_to_change(deps, event, event.data.booking_id, now)
+    if claim is None:
         return
+    placement = claim.placement
     await release_talks(deps, placement.booking_id, keep=None)
     await _finish(deps, claim, event, placement.cancelled(event.data.reason, cause=event.event_id, now=now))
 
 
 async def on_reschedule_requested(deps: Deps, event: BookingRescheduleRequested) -> None:
     data, now = event.data, deps.clock()
-    claim = await _claim_existing(deps, data.booking_id, now)
-    placement = claim.placement
-    if not placement.can_change(event.event_id):
-        await deps.placements.release(claim)
+    claim = await _claim_to_change(deps, event, data.booking_id, now)
+    if claim is None:
         return
+    placement = claim.placement
     if data.start is not None and data.consultant_id is not None:
         found = await reserve_fixed(deps, placement, data.start, data.consultant_id, now)
     else:
@@ -144,11 +142,10 @@ async def on_waitlist_requested(deps: Deps, event: BookingWaitlistRequested) -> 
     """The workplace's waitlist choice: stored on the placement; a time that already fits it is
     offered (or given) at once."""
     data, now = event.data, deps.clock()
-    claim = await _claim_existing(deps, data.booking_id, now)
-    placement = claim.placement
-    if not placement.can_change(event.event_id):
-        await deps.placements.release(claim)
+    claim = await _claim_to_change(deps, event, data.booking_id, now)
+    if claim is None:
         return
+    placement = claim.placement
     changed = placement.with_waitlist(data.waitlist, data.window, cause=event.event_id, now=now)
     if not await deps.placements.save(claim, changed):
         raise BookingBusy(f"{data.booking_id}: lease lost before the waitlist choice was stored")
@@ -193,6 +190,16 @@ async def _claim_existing(deps: Deps, booking_id: str, now: datetime) -> Claim:
     if claim is None:
         raise NotYetPlaced(booking_id)
     return claim
+
+
+async def _claim_to_change(deps: Deps, event: Event, booking_id: str, now: datetime) -> Claim | None:
+    """The booking's lease for a change ``event`` brings; None (the lease given back) when there is
+    nothing to change: the booking is cancelled, or the event was applied before."""
+    claim = await _claim_existing(deps, booking_id, now)
+    if claim.placement.can_change(event.event_id):
+        return claim
+    await deps.placements.release(claim)
+    return None
 
 
 async def _finish(deps: Deps, claim: Claim, event: Event, outcome: Outcome) -> None:

@@ -30,7 +30,7 @@ MAX_PASSWORD = 1000
 
 
 class AccountExists(Exception):
-    pass
+    """An admin account with that name exists already."""
 
 
 @dataclass(frozen=True)

@@ -211,11 +211,7 @@ async def add_absence(request: web.Request) -> web.StreamResponse:
 async def remove_absence(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     view = await _current(request)
-    body = body_of(view)
-    index = str(form.get("index", ""))
-    absences = body.get("absences", [])
-    if index.isdigit() and int(index) < len(absences):
-        absences.pop(int(index))
+    body = _without(body_of(view), "absences", form.get("index"))
     return await _write(request, view, body, ABSENCE_REMOVED)
 
 
@@ -243,11 +239,18 @@ async def add_calendar(request: web.Request) -> web.StreamResponse:
 async def remove_calendar(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     view = await _current(request)
-    body = body_of(view)
-    index = str(form.get("index", ""))
-    if index.isdigit() and int(index) < len(body["external_calendars"]):
-        body["external_calendars"].pop(int(index))
+    body = _without(body_of(view), "external_calendars", form.get("index"))
     return await _write(request, view, body, CALENDAR_REMOVED)
+
+
+def _without(body: dict[str, Any], key: str, index: object) -> dict[str, Any]:
+    """``body`` with the entry at the form's ``index`` taken out of its list ``key`` (an index that is no
+    entry's changes nothing)."""
+    entries = body.get(key, [])
+    text = str(index or "")
+    if text.isdigit() and int(text) < len(entries):
+        entries.pop(int(text))
+    return body
 
 
 @routes.post("/consultants/{id}/rotate")
