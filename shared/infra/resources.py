@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.contracts.topology import ConsumerQueue, declare_topology
+from shared.infra.faults import when_reachable
 from shared.infra.messaging import Consumer, Handler, Publisher
 from shared.infra.mongo import Document, IndexSpec, create_client, ensure_indexes
 from shared.infra.outbox import OutboxRelay
@@ -50,7 +51,8 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
         client = create_client(settings)
         db = client[settings.mongodb_db]
         processed = timedelta(days=settings.processed_events_retention_days)
-        await ensure_indexes(db, {**indexes, **RATE_LIMIT_INDEXES, **processed_events_indexes(processed)})
+        all_indexes = {**indexes, **RATE_LIMIT_INDEXES, **processed_events_indexes(processed)}
+        await when_reachable(lambda: ensure_indexes(db, all_indexes), "MongoDB", settings.startup_wait_seconds)
         app[MONGO_CLIENT] = client
         app[DB] = db
         app[RATE_LIMITS] = RateLimiter(
@@ -84,7 +86,9 @@ def amqp_ctx(queues: Sequence[ConsumerQueue]) -> CleanupCtx:
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
-        connection = await aio_pika.connect_robust(settings.amqp_url)
+        connection = await when_reachable(
+            lambda: aio_pika.connect_robust(settings.amqp_url), "RabbitMQ", settings.startup_wait_seconds
+        )
         channel = await connection.channel(publisher_confirms=True)
         exchange = await declare_topology(channel, queues, settings.retry_delays_ms)
         app[AMQP] = connection

@@ -134,6 +134,8 @@ class Settings(BaseSettings):
     # Longest pause between attempts at a message while MongoDB or RabbitMQ is away.
     unavailable_max_wait_seconds: float = 30.0
     shutdown_timeout_seconds: float = 20.0
+    # How long a starting service waits for MongoDB and RabbitMQ to answer before it exits non-zero.
+    startup_wait_seconds: float = Field(default=120.0, ge=0)
 
     # Consultants' own calendars (docs/calendars.md).
     # Fernet key(s), comma-separated: the first seals CalDAV passwords, all open them. Unset: only

@@ -5,12 +5,17 @@ starts again on the same data. Requests that need the database get 503 with ``Re
 form keeps what was typed), readiness says so, and an event that arrives meanwhile waits for the
 database without using up its retries, instead of being parked. Also: the parking queue keeps what
 it holds however often it is listed, and a late-arriving older outcome never overwrites a newer one.
+A service started before its database and broker answer waits for them instead of exiting.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import tempfile
+import urllib.parse
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,7 +39,7 @@ from shared.contracts.events import (
 from shared.contracts.models import ConsultantRef, Slot
 from shared.infra.settings import Settings
 from shared.text.localtime import parse_start
-from tests.backends import SecantusProcess
+from tests.backends import SecantusProcess, free_port
 from tests.conftest import ADMIN_TOKEN
 from tests.integration.test_booking_api import valid_body
 from tests.integration.test_booking_form import Page, filled_form
@@ -64,6 +69,38 @@ async def booking(settings: Settings, database: SecantusProcess, clean_queues: N
     )
     async with TestClient(TestServer(create_app(own))) as client:
         yield client
+
+
+class LateBroker:
+    """A loopback port that refuses connections until ``open()``, then forwards them to the real
+    RabbitMQ: a broker that is still starting (as after a host or Compose stack restart)."""
+
+    def __init__(self, amqp_url: str) -> None:
+        parts = urllib.parse.urlsplit(amqp_url)
+        self._target = (parts.hostname or "127.0.0.1", parts.port or 5672)
+        self.port = free_port()
+        self.url = parts._replace(netloc=f"{parts.username}:{parts.password}@127.0.0.1:{self.port}").geturl()
+        self._server: asyncio.Server | None = None
+
+    async def open(self) -> None:
+        self._server = await asyncio.start_server(self._forward, "127.0.0.1", self.port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+
+    async def _forward(self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter) -> None:
+        broker_reader, broker_writer = await asyncio.open_connection(*self._target)
+
+        async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            with contextlib.suppress(ConnectionError):
+                while data := await reader.read(65536):
+                    writer.write(data)
+                    await writer.drain()
+            writer.close()
+
+        await asyncio.gather(pipe(client_reader, broker_writer), pipe(broker_reader, client_writer))
 
 
 async def publish(amqp_url: str, event: Event | bytes, routing_key: str | None = None) -> None:
@@ -211,3 +248,42 @@ async def test_an_older_outcome_never_overwrites_a_newer_one_whatever_the_clocks
     response = await booking.get(f"/api/v1/bookings/{created['id']}", headers=ADMIN)
     history = [h["status"] for h in (await response.json())["history"]]
     assert history == ["received", "scheduled", "needs_alternative"], "the stale outcome left no trace"
+
+
+async def test_a_service_started_before_its_database_and_broker_waits_for_them(
+    settings: Settings, clean_queues: None, amqp_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="shared.infra.faults")
+
+    def waited_for(what: str) -> bool:
+        return any(record.getMessage() == f"{what} not reachable yet, trying again" for record in caplog.records)
+
+    broker = LateBroker(amqp_url)
+    with tempfile.TemporaryDirectory(prefix="secantus-") as storage:
+        database = SecantusProcess(storage)  # not started yet
+        own = settings.model_copy(
+            update={
+                "mongodb_url": database.url,
+                "amqp_url": broker.url,
+                "mongodb_server_selection_timeout_ms": 300,
+                "startup_wait_seconds": 60,
+            }
+        )
+        client: Client = TestClient(TestServer(create_app(own)))
+        starting = asyncio.create_task(client.start_server())
+        try:
+            await eventually(lambda: waited_for("MongoDB"), "the service to wait for its database")
+            await asyncio.to_thread(database.start)
+            await eventually(lambda: waited_for("RabbitMQ"), "the service to wait for its broker")
+            assert not starting.done()
+            await broker.open()
+            await asyncio.wait_for(starting, 30)
+
+            created = await create_booking(client)
+            assert await status_of(client, created["id"]) == "received"
+            assert (await client.get("/readyz")).status == 200
+        finally:
+            starting.cancel()
+            await client.close()
+            await broker.close()
+            database.stop()
