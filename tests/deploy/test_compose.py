@@ -203,7 +203,7 @@ def test_rabbitmq_has_management_ui_healthcheck_and_volume(
 ) -> None:
     rabbitmq = services["rabbitmq"]
     assert rabbitmq["image"] == "rabbitmq:4-management"
-    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "ping"]
+    assert rabbitmq["healthcheck"]["test"] == ["CMD", "rabbitmq-diagnostics", "-q", "check_port_connectivity"]
     assert _published_targets(rabbitmq).get(15672) == 15672
     assert rabbitmq.get("hostname"), "a fixed hostname keeps RabbitMQ's data across re-creation"
     volumes = {v.split(":")[1]: v.split(":")[0] for v in rabbitmq["volumes"]}
