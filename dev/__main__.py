@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import base64
 import functools
+import importlib.util
 import os
 import secrets
 import shutil
@@ -76,6 +77,8 @@ def main() -> None:
             else:
                 raise SystemExit("RabbitMQ is not running on 127.0.0.1:5672 and rabbitmq-server is not installed")
         if not listening(27017):
+            if importlib.util.find_spec("secantus") is None:
+                raise SystemExit("no MongoDB on 127.0.0.1:27017 and no SecantusDB: pip install -e '.[local]'")
             print("starting SecantusDB (MongoDB protocol) on 127.0.0.1:27017 …", flush=True)
             spawn(
                 "mongodb",
@@ -93,6 +96,8 @@ def main() -> None:
             )
             wait_until(lambda: listening(27017), "SecantusDB")
         if not listening(1025):
+            if importlib.util.find_spec("aiosmtpd") is None:
+                raise SystemExit("no mail server on 127.0.0.1:1025 and no aiosmtpd: pip install -e '.[local]'")
             spawn("mailsink", [sys.executable, "-m", "dev.mailsink", "--port", "1025", "--folder", str(mail)])
             wait_until(lambda: listening(1025), "the mail sink")
 
