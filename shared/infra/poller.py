@@ -9,6 +9,8 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
+from shared.infra.faults import is_unavailable
+
 log = logging.getLogger(__name__)
 
 Pause = float | Callable[[], Awaitable[float]]
@@ -51,8 +53,11 @@ class Poller:
         while not self._stopping:
             try:
                 done = await self._pass()
-            except Exception:
-                log.exception("%s: pass failed; will try again", self.name)
+            except Exception as exc:
+                if is_unavailable(exc):  # an outage or a slow database, not a bug: no stack trace
+                    log.warning("%s: pass failed, %s; will try again", self.name, type(exc).__name__)
+                else:
+                    log.exception("%s: pass failed; will try again", self.name)
                 done = 0
             if done == 0:
                 with contextlib.suppress(TimeoutError):
