@@ -800,12 +800,16 @@ class Booking:
             return None
         if self.revision is not None and revision <= self.revision:
             return None
+        update = outcome_update(event)
+        if update is not None:  # every outcome but the waitlist's offers is decided by the event alone
+            return replace(self, **update.changes, history=(*self.history, update.entry))
         data = event.data
         if isinstance(data, BookingOfferMadeData):
             changed = replace(self, offers=(*self.offers, data.offer))
         elif isinstance(data, BookingOfferExpiredData):
             changed = replace(self, offers=tuple(o for o in self.offers if o.id != data.offer_id))
-        elif isinstance(data, BookingOfferTakenData):
+        else:
+            assert isinstance(data, BookingOfferTakenData)
             # Just taken by someone else: fresh choices; a scheduled talk keeps its time.
             changed = replace(
                 self,
@@ -816,10 +820,6 @@ class Booking:
                 offer_accept_requested_at=None,
                 offer_taken=True,
             )
-        else:
-            update = outcome_update(event)
-            assert update is not None  # every outcome but the offers' is decided by the event alone
-            return replace(self, **update.changes, history=(*self.history, update.entry))
         at = event.occurred_at
         step = _OFFER_STEPS.get(event.type, changed.status)
         entry = HistoryEntry(at=at, status=step, event_id=str(event.event_id), type=event.type)

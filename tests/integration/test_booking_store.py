@@ -182,5 +182,6 @@ async def test_an_outcome_written_without_reading_the_booking_gives_the_same_boo
     assert not await store.adapter.record_update(outcome_update(placed) or update)  # older: not over it
     assert (await store.adapter.get(booking.id)) == expected
 
-    stranger = outcome_update(new_event(placed.data.model_copy(update={"booking_id": "NONE-XXXX"}), now=at))
+    # An outcome for a booking that does not exist (erased, say) writes nothing.
+    stranger = outcome_update(new_event(placed.data.model_copy(update={"booking_id": "GONE-0000"}), now=at))
     assert stranger is not None and not await store.adapter.record_update(stranger)
