@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 
-from pymongo import IndexModel, UpdateOne
+from pymongo import IndexModel, UpdateMany, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -178,24 +178,35 @@ class MongoDeliveryStore:
         return Batch(claim, [_to_delivery(doc) for doc in docs], now)
 
     async def record(self, attempts: Sequence[Attempt]) -> None:
-        """One round trip: an update per attempt, unordered, so one that fails holds up no other."""
+        """One round trip, its writes unordered, so one that fails holds up no other. The sends that went
+        out are one statement (a server's cost is per statement more than per document), each delivery
+        matched only while still claimed by one of these sends' claims, with the latest of their times as
+        ``sent_at``; a retry or a failure is a statement of its own."""
         if not attempts:
             return
-        updates = [
-            UpdateOne(
-                {"_id": a.delivery.id, "claim": a.claim},
-                {"$set": {**_outcome_fields(a.outcome), "claim": None}, "$inc": {"attempts": 1}},
-            )
+        sent = [a for a in attempts if isinstance(a.outcome, Sent)]
+        writes: list[tuple[UpdateOne | UpdateMany, list[Attempt]]] = [
+            (UpdateOne({"_id": a.delivery.id, "claim": a.claim}, _outcome_update(a.outcome)), [a])
             for a in attempts
+            if not isinstance(a.outcome, Sent)
         ]
+        if sent:
+            still_claimed = {
+                "_id": {"$in": [a.delivery.id for a in sent]},
+                "claim": {"$in": list({a.claim for a in sent})},
+            }
+            latest = Sent(max(a.outcome.at for a in sent))
+            writes.append((UpdateMany(still_claimed, _outcome_update(latest)), sent))
         try:
-            await self.deliveries.bulk_write(updates, ordered=False)
+            await self.deliveries.bulk_write([write for write, _ in writes], ordered=False)
         except BulkWriteError as exc:
             for error in exc.details.get("writeErrors", []):
-                delivery = attempts[error["index"]].delivery
-                log.error(
-                    "could not record a delivery's outcome: %s", error.get("errmsg"), extra={"delivery": delivery.id}
-                )
+                for attempt in writes[error["index"]][1]:
+                    log.error(
+                        "could not record a delivery's outcome: %s",
+                        error.get("errmsg"),
+                        extra={"delivery": attempt.delivery.id},
+                    )
 
     async def release(self, ids: Iterable[str], claim: str, now: datetime) -> None:
         await self.deliveries.update_many(
@@ -269,7 +280,6 @@ class MongoDeliveryStore:
             {"$set": {"status": status, "lease_until": None}},
         )
 
-
     # --- personal data ---------------------------------------------------------------------------------
 
     async def erase_booking(self, booking_id: str) -> None:
@@ -298,6 +308,10 @@ class MongoDeliveryStore:
 
 
 ERASED_SEQUENCE = 2**31 - 1
+
+
+def _outcome_update(outcome: Outcome) -> Document:
+    return {"$set": {**_outcome_fields(outcome), "claim": None}, "$inc": {"attempts": 1}}
 
 
 def _outcome_fields(outcome: Outcome) -> Document:

@@ -10,7 +10,7 @@ direct placement) reserves.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from services.scheduler.calendars.status import BusyTimes
@@ -18,6 +18,7 @@ from services.scheduler.days import BookedTalk, Day, calendar_of, local_day
 from services.scheduler.domain import (
     Choice,
     Consultant,
+    DictCalendar,
     NoPlacement,
     SearchLimits,
     TalkRequest,
@@ -75,13 +76,18 @@ async def search_and_reserve(
         duration=timedelta(minutes=details.duration_minutes),
         preferred_starts=starts,
     )
-    days = days_needed(request, now, deps.limits)
-    busy = await busy_times(deps, consultants.values(), days, now)
+    # Most requests fit a preferred start, and that needs only the days of those starts' weeks: the
+    # alternatives' window (about four times as many days) is read only when none fits.
+    preferred_only = replace(deps.limits, alternatives=0)
+    first_days = days_needed(request, now, preferred_only)
+    all_days = days_needed(request, now, deps.limits)
+    busy = await busy_times(deps, consultants.values(), all_days, now)
     for _ in range(MAX_ATTEMPTS):
-        loaded = by_key(await deps.calendar.load_days(consultants.keys(), days))
-        calendar = calendar_of(loaded.values())
-        busy.add_to(calendar)
-        result = place(request, list(consultants.values()), calendar, now=now, limits=deps.limits)
+        loaded = by_key(await deps.calendar.load_days(consultants.keys(), first_days))
+        result = place(request, list(consultants.values()), _with(busy, loaded), now=now, limits=preferred_only)
+        if isinstance(result, NoPlacement) and deps.limits.alternatives > 0 and all_days != first_days:
+            loaded |= by_key(await deps.calendar.load_days(consultants.keys(), all_days - first_days))
+            result = place(request, list(consultants.values()), _with(busy, loaded), now=now, limits=deps.limits)
         if isinstance(result, NoPlacement):
             return result
         consultant = consultants[result.consultant_id]
@@ -153,6 +159,12 @@ async def anonymise_talks(deps: Deps, booking_id: str) -> None:
         if not dirty:
             return
     raise ReservationConflict(booking_id)
+
+
+def _with(busy: BusyTimes, loaded: Mapping[tuple[str, date], Day]) -> DictCalendar:
+    calendar = calendar_of(loaded.values())
+    busy.add_to(calendar)
+    return calendar
 
 
 def by_key(days: list[Day]) -> dict[tuple[str, date], Day]:

@@ -108,6 +108,7 @@ class FakeCalendar:
         self.days: dict[tuple[str, date], Day] = {}
         self.writes = 0  # attempts, refused ones included
         self.loads = 0  # reads of whole runs of days (``load_run``, for free times)
+        self.days_read: list[date] = []  # every day asked for by ``load_days``, in order
         self._first_in: list[tuple[str, BookedTalk]] = []
 
     def someone_else_books_first(self, consultant_id: str, talk: BookedTalk) -> None:
@@ -134,6 +135,7 @@ class FakeCalendar:
         return [stored.consultant.to_domain() for _, stored in sorted(self.stored.items())]
 
     async def load_days(self, consultant_ids: Iterable[str], days: Collection[date]) -> list[Day]:
+        self.days_read.extend(days)
         ids = set(consultant_ids)
         return [day for (consultant_id, on), day in self.days.items() if consultant_id in ids and on in days]
 

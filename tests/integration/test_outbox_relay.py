@@ -30,7 +30,7 @@ from shared.contracts.events import EXCHANGE
 from shared.contracts.models import BookingDetails
 from shared.infra.messaging import Publisher
 from shared.infra.mongo import ensure_indexes
-from shared.infra.outbox import OutboxRelay
+from shared.infra.outbox import OutboxRelay, outbox_update
 from tests.dates import closed
 from tests.polling import eventually
 
@@ -140,6 +140,18 @@ class DiesAfterPublishing:
     async def publish(self, event: dict[str, Any]) -> None:
         await self.inner.publish(event)
         raise ConnectionResetError("relay died after publishing, before clearing its outbox")
+
+
+class Gated:
+    """A relay's publisher that holds every event until ``opened`` is set."""
+
+    def __init__(self, inner: Publisher) -> None:
+        self.inner = inner
+        self.opened = asyncio.Event()
+
+    async def publish(self, event: dict[str, Any]) -> None:
+        await self.opened.wait()
+        await self.inner.publish(event)
 
 
 class DiesBeforePublishing:
@@ -270,6 +282,42 @@ async def test_events_handed_over_by_their_store_are_published_at_once_and_clear
         relay.stop()
         await running
     assert await bookings.count_documents({"outbox_owner": {"$exists": True}}) == 0
+
+
+@pytest.mark.asyncio
+async def test_an_event_written_after_the_hand_over_is_not_cleared_with_it_but_published(
+    bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    gate = Gated(publisher)
+    relay = OutboxRelay(bookings, gate, lease=LONG_LEASE, poll_interval=3600)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.1)
+        now = datetime.now(UTC)
+        created = [
+            Booking.request(details(), reference=new_reference(), secret=new_secret(), base_url="http://x", now=now)
+            for _ in range(4)
+        ]
+        store = MongoBookingStore(bookings, relay=relay)
+        for c in created[:3]:
+            await store.add(c.booking, c.event)  # handed over; the relay holds them at the gate
+        # Meanwhile another writer (no hand-over) appends an event to the second booking's outbox.
+        late = created[3].event
+        await bookings.update_one({"_id": created[1].booking.id}, outbox_update([late], now))
+        gate.opened.set()
+
+        events = {str(c.event.event_id): c.booking.id for c in created}
+        seen: Counter[str] = Counter()
+
+        async def all_received() -> bool:
+            seen.update(await received(requested, events))
+            return seen == Counter(dict.fromkeys(events, 1))
+
+        await eventually(all_received, what="the handed-over events and the late one on the broker")
+        await eventually(lambda: _none_pending(bookings), what="every outbox to be cleared")
+    finally:
+        relay.stop()
+        await running
 
 
 @pytest.mark.asyncio

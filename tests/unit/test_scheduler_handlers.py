@@ -159,6 +159,32 @@ async def test_a_full_day_gives_alternatives_and_reserves_nothing() -> None:
     assert scheduler.talk_starts("BK-1") == []
 
 
+async def test_a_request_that_fits_reads_only_the_days_of_its_preferred_weeks() -> None:
+    scheduler = Scheduler()
+
+    await scheduler.handle(requested("BK-1", TUESDAY))
+
+    assert isinstance(scheduler.published("BK-1")[0], BookingScheduled)
+    monday = TUESDAY.date() - timedelta(days=1)
+    assert set(scheduler.calendar.days_read) <= {monday + timedelta(days=n) for n in range(7)}
+
+
+async def test_alternatives_come_from_the_window_around_the_wish_and_skip_its_full_days() -> None:
+    scheduler = Scheduler()
+    monday = TUESDAY - timedelta(days=1)
+    full = [monday + timedelta(days=n) for n in range(5)] + [monday - timedelta(days=3)]  # + the Friday before
+    for n, day in enumerate(full):
+        scheduler.calendar.add_talk("anne", other_talk(f"BK-{n}a", day.replace(hour=9)))
+        scheduler.calendar.add_talk("anne", other_talk(f"BK-{n}b", day.replace(hour=13)))
+
+    await scheduler.handle(requested("BK-1", TUESDAY))
+
+    [event] = scheduler.published("BK-1")
+    assert isinstance(event, BookingNeedsAlternative)
+    offered = {start.astimezone(LOCAL_TZ).date() for start in event.data.alternatives}
+    assert offered and not offered & {day.date() for day in full}
+
+
 async def test_a_lost_race_searches_again_and_never_double_books() -> None:
     scheduler = Scheduler()
     scheduler.calendar.someone_else_books_first("anne", other_talk("BK-OTHER", TUESDAY))
