@@ -92,6 +92,11 @@ def main() -> None:
                     "27017",
                     "--storage-path",
                     str(data / "mongo"),
+                    # A plain server, not a one-member replica set: no oplog written beside every write
+                    # and no record kept of each retryable write, which the services need neither of (no
+                    # change streams, no multi-document transactions, every write idempotent). A third
+                    # off each write's cost on this pure-Python server (docs/performance.md).
+                    "--standalone",
                 ],
             )
             wait_until(lambda: listening(27017), "SecantusDB")

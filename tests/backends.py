@@ -112,6 +112,7 @@ class SecantusProcess:
                     os.path.join(self.storage, "data"),
                     "--log-level",
                     "WARNING",
+                    *(["--standalone"] if not os.environ.get("XREPL") else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

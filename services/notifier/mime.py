@@ -15,6 +15,7 @@ The calendar travels base64-encoded, so its CRLF line ends and folding arrive by
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from email import encoders
 from email.charset import QP, Charset
@@ -55,7 +56,7 @@ def build_mime(
     if email.method is not None and email.method not in ("REQUEST", "CANCEL"):
         raise ValueError(f"unsupported calendar METHOD {email.method!r}")
 
-    alternative = MIMEMultipart("alternative", policy=POLICY)
+    alternative = MIMEMultipart("alternative", policy=POLICY, boundary=_boundary())
     alternative.attach(_text_part(multi_line(email.text), "plain"))
     alternative.attach(_text_part(multi_line(email.html), "html"))
     message: Message = alternative
@@ -66,7 +67,7 @@ def build_mime(
         alternative.attach(inline)
         attachment = MIMEApplication(email.calendar, "ics", policy=POLICY, name=INVITE_FILENAME)
         attachment.add_header("Content-Disposition", "attachment", filename=INVITE_FILENAME)
-        message = MIMEMultipart("mixed", policy=POLICY)
+        message = MIMEMultipart("mixed", policy=POLICY, boundary=_boundary())
         message.attach(alternative)
         message.attach(attachment)
 
@@ -81,6 +82,13 @@ def build_mime(
         if part is not message:
             del part["MIME-Version"]  # only the top level carries it
     return message
+
+
+def _boundary() -> str:
+    """A boundary no part can contain: every part is quoted-printable or base64, and neither ever has
+    "=_" (quoted-printable writes "=" as "=3D"; base64 has no "_"). Given here, the generator need not
+    search the whole text for a collision, as it does for one it makes up (a twentieth of the sending)."""
+    return f"=_inspiration_{secrets.token_hex(12)}"
 
 
 def _text_part(text: str, subtype: str) -> MIMENonMultipart:

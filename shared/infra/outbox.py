@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from prometheus_client import Gauge
-from pymongo import UpdateMany, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.contracts.events import Event, event_to_document
@@ -98,34 +98,6 @@ def merge_updates(*updates: dict[str, Any]) -> dict[str, Any]:
 
 # The relay's query leads with an equality on the flag: cheap on every MongoDB-protocol server.
 OUTBOX_INDEXES = [("outbox_pending", 1), ("outbox_due", 1)]
-
-
-CLEAR: dict[str, Any] = {
-    "$set": {"outbox": []},
-    "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""},
-}
-
-
-def _clears(whole: list[tuple[Any, Handoff]]) -> list[UpdateOne | UpdateMany]:
-    """The writes that empty the outboxes whose handed-over events all went out, each only if they are
-    still all it holds and it is still claimed as they were written. The usual hand-over, one event,
-    is one statement for all such documents (a server's cost is per statement more than per document):
-    a document matches only with its own event, since event ids are unique."""
-    singles = [(doc_id, h) for doc_id, h in whole if len(h.events) == 1]
-    writes: list[UpdateOne | UpdateMany] = [
-        UpdateOne({"_id": doc_id, "outbox_owner": h.owner, "outbox": {"$size": len(h.events)}}, CLEAR)
-        for doc_id, h in whole
-        if len(h.events) != 1
-    ]
-    if singles:
-        only_their_own = {
-            "_id": {"$in": [doc_id for doc_id, _ in singles]},
-            "outbox_owner": {"$in": [h.owner for _, h in singles]},
-            "outbox": {"$size": 1},
-            "outbox.event_id": {"$in": [h.events[0]["event_id"] for _, h in singles]},
-        }
-        writes.append(UpdateMany(only_their_own, CLEAR))
-    return writes
 
 
 class OutboxRelay:
@@ -226,10 +198,17 @@ class OutboxRelay:
         events are taken out and the rest is left due for the claiming path. Until this write, a
         document stays claimed by this relay: should the process die first, its events go out again
         once the lease runs out (at least once, as always)."""
+        clear = {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}}
         whole = [(doc_id, h) for doc_id, h, result in published if result is True]
         cleared = 0
         if whole:
-            result = await self._collection.bulk_write(_clears(whole), ordered=False)
+            result = await self._collection.bulk_write(
+                [
+                    UpdateOne({"_id": doc_id, "outbox_owner": h.owner, "outbox": {"$size": len(h.events)}}, clear)
+                    for doc_id, h in whole
+                ],
+                ordered=False,
+            )
             cleared = result.modified_count
         failed = [result for _, _, result in published if result is not True]
         if cleared == len(whole) and not failed:
@@ -309,7 +288,8 @@ class OutboxRelay:
             # One write clears every fully published document that no writer touched since the claim
             # (a writer appending an event also drops the claim, so such a document is not matched).
             cleared = await self._collection.update_many(
-                mine if len(done) == len(claimed) else {**mine, "_id": {"$in": done}}, CLEAR
+                mine if len(done) == len(claimed) else {**mine, "_id": {"$in": done}},
+                {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}},
             )
             all_cleared = cleared.modified_count == len(done)
         if sent_ids and (not all_cleared or len(done) < len(claimed)):
