@@ -32,9 +32,13 @@ connection on a thread of its own, all under one interpreter lock: a hundred req
 more slowly, in total, than a few at a time with the rest waiting in the driver's queue. A real MongoDB
 needs no such cap (production keeps the driver's default).
 
-``--no-retry-writes`` turns the driver's retryable writes off (``retryWrites=false``). Production keeps
-them; the switch is here because SecantusDB keeps up to 10,000 retryable-write records and scans (and,
-when full, sorts) them on every write, which is a large part of its CPU time under this load.
+``--no-retry-writes`` turns the driver's retryable writes off (``retryWrites=false``). It matters only
+against a replica set: the server started here is a plain one (``--standalone``, as ``python -m dev``
+starts it), to which the driver sends no retryable writes. As a one-member replica set, SecantusDB keeps
+up to 10,000 retryable-write records and scans (and, when full, sorts) them on every write.
+
+``--db-profile OUT.json`` runs the server under ``bench/db_profile.py`` and prints its CPU time per
+command shape and per booking: where the database's time goes, statement by statement.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ import argparse
 import asyncio
 import contextlib
 import itertools
+import json
 import os
 import platform
 import random
@@ -470,6 +475,20 @@ def database_operations(mongodb_url: str) -> int:
         client.close()
 
 
+def db_profile(path: Path, bookings: int) -> None:
+    """The server's CPU time by command shape (bench/db_profile.py), per booking, the costliest first."""
+    rows = json.loads(path.read_text())
+    total = sum(seconds for _, _, seconds, _ in rows)
+    print()
+    print(f"database server CPU (bench/db_profile.py): {total / max(bookings, 1) * 1000:.1f} ms per booking")
+    print(f"{'ms/booking':>10} {'share':>6} {'ms/stmt':>8} {'stmts':>6}  command")
+    for what, _, seconds, statements in rows[:15]:
+        print(
+            f"{seconds / max(bookings, 1) * 1000:>10.2f} {seconds / total:>6.0%} "
+            f"{seconds / max(statements, 1) * 1000:>8.2f} {statements:>6}  {what}"
+        )
+
+
 def stages(mongodb_url: str, sent: list[Sent], sink: Sink) -> None:
     """Where the time goes, per placed booking, from the timestamps the services store (wall clock)."""
     from pymongo import MongoClient
@@ -551,6 +570,12 @@ def main() -> None:
         help="maxPoolSize of each service's MongoDB client (0: the driver's default, 100); see the module docstring",
     )
     parser.add_argument("--stages", action="store_true", help="also break the latency down by stage")
+    parser.add_argument(
+        "--db-profile",
+        type=Path,
+        metavar="OUT.json",
+        help="run SecantusDB under bench/db_profile.py and print its CPU time per command shape",
+    )
     parser.add_argument("--keep-logs", action="store_true", help="keep the services' logs (printed path)")
     args = parser.parse_args()
 
@@ -564,7 +589,10 @@ def main() -> None:
     controller.start()
     ports = {"booking": free_port(), "scheduler": free_port(), "notifier": free_port()}
     try:
-        with secantus_server() as mongodb_url, local_vhost() as amqp_url:
+        launcher = ["-m", "secantus"]
+        if args.db_profile:
+            launcher = [str(ROOT / "bench" / "db_profile.py"), str(args.db_profile), "--"]
+        with secantus_server(launcher) as mongodb_url, local_vhost() as amqp_url:
             env = {
                 **os.environ,
                 "MONGODB_URL": mongodb_url + ("" if args.retry_writes else "&retryWrites=false") + extra,
@@ -608,6 +636,9 @@ def main() -> None:
                 f"{ops / busy:.0f}/s, {ops / max(accepted, 1):.1f} per booking"
             )
             print(f"target (<= 12 operations per booking): {'met' if per_booking <= 12 else 'MISSED'}")
+            if args.db_profile:
+                time.sleep(2.5)  # the profile's next write
+                db_profile(args.db_profile, accepted)
             if args.stages:
                 stages(mongodb_url, sent, sink)
     finally:

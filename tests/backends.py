@@ -23,7 +23,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 LOCAL_AMQP = "amqp://guest:guest@127.0.0.1:5672/"
 MONGO_IMAGE = "mongo:8.0"
@@ -91,9 +91,10 @@ class SecantusProcess:
     """A SecantusDB server on a loopback port with its data in ``storage``; it can be killed and
     started again on the same port and data (as a crashed database server comes back)."""
 
-    def __init__(self, storage: str, port: int | None = None) -> None:
+    def __init__(self, storage: str, port: int | None = None, launcher: Sequence[str] = ("-m", "secantus")) -> None:
         self.storage = storage
         self.port = port or free_port()
+        self.launcher = list(launcher)  # what runs the server: the module, or a wrapper (bench/db_profile.py)
         self.url = f"mongodb://127.0.0.1:{self.port}/?directConnection=true"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -102,8 +103,7 @@ class SecantusProcess:
             self._process = subprocess.Popen(
                 [
                     sys.executable,
-                    "-m",
-                    "secantus",
+                    *self.launcher,
                     "--host",
                     "127.0.0.1",
                     "--port",
@@ -112,7 +112,7 @@ class SecantusProcess:
                     os.path.join(self.storage, "data"),
                     "--log-level",
                     "WARNING",
-                    *(["--standalone"] if not os.environ.get("XREPL") else []),
+                    "--standalone",  # a plain server, as ``python -m dev`` starts it (see there)
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -138,10 +138,10 @@ class SecantusProcess:
 
 
 @contextlib.contextmanager
-def secantus_server() -> Iterator[str]:
+def secantus_server(launcher: Sequence[str] = ("-m", "secantus")) -> Iterator[str]:
     """A SecantusDB server on a free loopback port, with its data in a temporary folder."""
     storage = tempfile.mkdtemp(prefix="secantus-")
-    server = SecantusProcess(storage)
+    server = SecantusProcess(storage, launcher=launcher)
     server.start()
     try:
         yield server.url
