@@ -423,6 +423,9 @@ def cpu_seconds() -> dict[int, tuple[str, float]]:
     return found
 
 
+OURS = ("services.", "secantus", "db_profile.py", "beam.smp")  # the processes under test, by command line
+
+
 class LoadWatch:
     """Samples, once a second, the CPU time of every process that is not this benchmark's (the machine
     is shared): also those that start and end during the run."""
@@ -450,7 +453,7 @@ class LoadWatch:
         self._update()
         spent: dict[str, float] = {}
         for pid, (name, total) in self._last.items():
-            if pid == os.getpid() or any(ours in name for ours in ("services.", "secantus", "beam.smp")):
+            if pid == os.getpid() or any(ours in name for ours in OURS):
                 continue
             used = total - self._first.get(pid, (name, 0.0))[1]
             spent[name.strip() or "?"] = spent.get(name.strip() or "?", 0.0) + used
