@@ -126,6 +126,17 @@ async def received(queue: AbstractQueue, event_ids: Mapping[str, str]) -> Counte
     return counts
 
 
+async def each_received_once(queue: AbstractQueue, event_ids: Mapping[str, str], *, what: str) -> None:
+    """Wait until every one of ``event_ids`` has reached the queue, each exactly once so far."""
+    seen: Counter[str] = Counter()
+
+    async def all_received() -> bool:
+        seen.update(await received(queue, event_ids))
+        return seen == Counter(dict.fromkeys(event_ids, 1))
+
+    await eventually(all_received, what=what)
+
+
 async def pending(bookings: AsyncCollection[Document]) -> int:
     """Bookings whose outbox still holds an event."""
     return await bookings.count_documents({"outbox.0": {"$exists": True}})
@@ -270,13 +281,7 @@ async def test_events_handed_over_by_their_store_are_published_at_once_and_clear
     try:
         await asyncio.sleep(0.1)  # the relay's first poll has passed
         events = await store_bookings(MongoBookingStore(bookings, relay=relay), 5)
-        seen: Counter[str] = Counter()
-
-        async def all_received() -> bool:
-            seen.update(await received(requested, events))
-            return seen == Counter(dict.fromkeys(events, 1))
-
-        await eventually(all_received, what="the handed-over events on the broker")
+        await each_received_once(requested, events, what="the handed-over events on the broker")
         await eventually(lambda: _none_pending(bookings), what="the outbox to be cleared")
     finally:
         relay.stop()
@@ -307,13 +312,7 @@ async def test_an_event_written_after_the_hand_over_is_not_cleared_with_it_but_p
         gate.opened.set()
 
         events = {str(c.event.event_id): c.booking.id for c in created}
-        seen: Counter[str] = Counter()
-
-        async def all_received() -> bool:
-            seen.update(await received(requested, events))
-            return seen == Counter(dict.fromkeys(events, 1))
-
-        await eventually(all_received, what="the handed-over events and the late one on the broker")
+        await each_received_once(requested, events, what="the handed-over events and the late one on the broker")
         await eventually(lambda: _none_pending(bookings), what="every outbox to be cleared")
     finally:
         relay.stop()
