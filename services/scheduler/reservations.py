@@ -85,8 +85,9 @@ async def search_and_reserve(
     for _ in range(MAX_ATTEMPTS):
         loaded = by_key(await deps.calendar.load_days(consultants.keys(), first_days))
         result = place(request, list(consultants.values()), _with(busy, loaded), now=now, limits=preferred_only)
-        if isinstance(result, NoPlacement) and deps.limits.alternatives > 0 and all_days != first_days:
-            loaded |= by_key(await deps.calendar.load_days(consultants.keys(), all_days - first_days))
+        if isinstance(result, NoPlacement) and deps.limits.alternatives > 0:
+            if window := all_days - first_days:
+                loaded |= by_key(await deps.calendar.load_days(consultants.keys(), window))
             result = place(request, list(consultants.values()), _with(busy, loaded), now=now, limits=deps.limits)
         if isinstance(result, NoPlacement):
             return result
