@@ -83,13 +83,18 @@ def status_projection(app: web.Application) -> Handler:
     return dispatcher(HANDLERS, app[DEPS])
 
 
+OUTCOME_WITHIN_SECONDS = 2.0
+
+
 def create_app(settings: Settings) -> web.Application:
     app = service_app("booking", settings, max_body=MAX_BODY, unavailable_page=pages.unavailable_page)
     app.cleanup_ctx.extend(
         [
             mongo_ctx({**INDEXES, COLLECTION: [*INDEXES[COLLECTION], *BACK_OFFICE_INDEXES[COLLECTION]]}),
             amqp_ctx(ALL_QUEUES),
-            relay_ctx(COLLECTION),
+            # A new booking's outcome (the scheduler's answer) usually comes within a second and takes
+            # the clear of its published request along: one write fewer per booking.
+            relay_ctx(COLLECTION, clear_after=OUTCOME_WITHIN_SECONDS),
             scheduler_client_ctx,
             personal_data_ctx,
             remote_ctx,

@@ -151,16 +151,17 @@ class MongoBookingStore:
     async def _apply_outcome(
         self, booking_id: str, revision: int, entry: HistoryEntry, fields: Mapping[str, Any]
     ) -> bool:
-        result = await self._bookings.update_one(
-            {
-                "_id": booking_id,
-                "history.event_id": {"$ne": entry.event_id},
-                # "before this one": lower, or not set yet (one condition, no $or: an $or makes some
-                # servers (SecantusDB) scan the whole collection instead of using the _id)
-                "revision": {"$not": {"$gte": revision}},
-            },
-            {"$set": _outcome_document(fields), "$push": {"history": _entry(entry)}},
-        )
+        query = {
+            "_id": booking_id,
+            "history.event_id": {"$ne": entry.event_id},
+            # "before this one": lower, or not set yet (one condition, no $or: an $or makes some
+            # servers (SecantusDB) scan the whole collection instead of using the _id)
+            "revision": {"$not": {"$gte": revision}},
+        }
+        update = {"$set": _outcome_document(fields), "$push": {"history": _entry(entry)}}
+        if self._relay is not None:  # its request's event went out a moment ago: this write clears it too
+            return await self._relay.update_and_clear(query, update)
+        result = await self._bookings.update_one(query, update)
         return result.modified_count == 1
 
     async def record_erasure(self, booking: Booking, event: Event) -> bool:

@@ -15,6 +15,10 @@ writes them already claimed by its own relay, and after the write hands them ove
 the relay publishes them from memory and clears them, one database write for all the documents handed
 over meanwhile, with no query to find them. The claim is the same lease as above, so if the process
 dies first, any relay publishes them once the lease runs out.
+
+Where a document's next write usually follows soon (a booking's outcome), the relay holds the clear
+for a while (``clear_after``) and that write takes it along (``OutboxRelay.take_clear``): the clear
+then costs no statement of its own. A write that could not take it gives it back (``give_back``).
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from prometheus_client import Gauge
 from pymongo import UpdateOne
@@ -37,14 +41,20 @@ from shared.infra.poller import Poller
 log = logging.getLogger(__name__)
 
 # Documents cleared in one write at most: a longer write holds up the database's other work (SecantusDB
-# serves one write at a time; a few dozen statements take tens of milliseconds).
-CLEAR_AT_MOST = 32
+# serves one write at a time, and a bulk of statements keeps its collection lock from other connections'
+# writes until it ends; each statement takes a few milliseconds).
+CLEAR_AT_MOST = 8
 
-# What publishing one document's handed-over events came to: all went out (True), some (those listed),
-# or none (the error).
-PublishResult = bool | list[dict[str, Any]] | BaseException
+# What clears a document whose events all went out.
+CLEARED: dict[str, Any] = {
+    "$set": {"outbox": []},
+    "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""},
+}
 
 OUTBOX_BACKLOG = Gauge("inspiration_outbox_backlog", "Documents with events waiting to be published", ["collection"])
+OUTBOX_UNCLEARED = Gauge(
+    "inspiration_outbox_uncleared", "Documents whose events went out, not yet cleared from them", ["collection"]
+)
 
 
 class EventPublisher(Protocol):
@@ -58,6 +68,32 @@ class Handoff:
     owner: str  # the claim token the write sets
     until: datetime  # the lease: the relay publishes them before, or any relay after
     events: list[dict[str, Any]]
+
+
+class Sent(NamedTuple):
+    """What publishing one hand-over came to, and all that clearing its document needs: not the events
+    themselves, which are many objects each, and thousands of these may wait to be cleared (every full
+    garbage collection goes over them: the service pauses longer the more there are)."""
+
+    document_id: Any
+    owner: str  # the hand-over's claim token
+    size: int  # events handed over
+    sent: tuple[str, ...]  # the ids of those that went out, in order
+    error: BaseException | None = None  # why the rest did not
+
+    @property
+    def whole(self) -> bool:
+        return len(self.sent) == self.size
+
+
+@dataclass(frozen=True)
+class TakenClear:
+    """The clear of a document's published events, taken by the writer of the document's next write
+    (``OutboxRelay.take_clear``): merge ``filter`` into that write's filter and ``update`` into its update."""
+
+    sent: Sent
+    filter: dict[str, Any]
+    update: dict[str, Any]
 
 
 def outbox_fields(events: Iterable[Event], now: datetime, handoff: Handoff | None = None) -> dict[str, Any]:
@@ -113,6 +149,9 @@ class OutboxRelay:
         retry_after: timedelta = timedelta(seconds=2),
         clear_after: float = 0.5,
     ) -> None:
+        """``clear_after``: how long a document whose events went out waits for its next write to take
+        the clear along (``take_clear``) before the relay clears it itself; at most a quarter of the
+        lease, since until the clear the document stays claimed."""
         self._collection = collection
         self._publisher = publisher
         self._lease = lease
@@ -121,11 +160,13 @@ class OutboxRelay:
         self._poll_interval = poll_interval
         self._poll_at = 0.0  # when the next pass looks for due documents (the event loop's clock)
         self._handed: list[tuple[Any, Handoff]] = []
-        self._published: list[tuple[Any, Handoff, PublishResult]] = []  # not yet cleared from the documents
-        self._clear_after = clear_after
-        self._clear_at: float | None = None
+        # Went out, not yet cleared: by document, when (the event loop's clock), oldest first.
+        self._published: dict[Any, tuple[float, tuple[Sent, ...]]] = {}
+        self._given_back: list[Sent] = []  # to be cleared now
+        self._clear_after = min(clear_after, lease.total_seconds() / 4)
         self._stopping = False
-        self._poller = Poller(f"outbox relay {collection.name}", self._one_pass, interval=self._pause, gather=gather)
+        self._poller = Poller(f"outbox relay {collection.name}", self._one_pass, interval=poll_interval, gather=gather)
+        self._clearer = Poller(f"outbox relay {collection.name} clears", self._clear_pass, interval=self._clear_pause)
 
     def wake(self) -> None:
         """Tell the relay that something was just stored (saves waiting for the next poll)."""
@@ -141,22 +182,58 @@ class OutboxRelay:
         self._handed.append((document_id, handoff))
         self._poller.wake()
 
+    def take_clear(self, document_id: Any) -> TakenClear | None:
+        """The clear of ``document_id``, for a write of it that is about to be made: when all the relay
+        still owes the document is removing events that went out, that write can do it (``TakenClear``)
+        and the relay leaves the document alone. If the write does not match, ``give_back``."""
+        _, published = self._published.get(document_id, (0.0, ()))
+        if len(published) != 1 or not published[0].whole:
+            return None
+        del self._published[document_id]
+        (sent,) = published
+        return TakenClear(sent, {"outbox_owner": sent.owner, "outbox": {"$size": sent.size}}, CLEARED)
+
+    def give_back(self, taken: TakenClear) -> None:
+        """A write that took a clear did not make it: the relay clears the document itself, now."""
+        self._given_back.append(taken.sent)
+        self._clearer.wake()
+
+    async def update_and_clear(self, query: dict[str, Any], update: dict[str, Any]) -> bool:
+        """``update_one`` of the document ``query`` names by ``_id``, which also clears its published
+        events when that is all the relay still owes it (``take_clear``): one write instead of two.
+        Returns whether the document was modified."""
+        taken = self.take_clear(query["_id"])
+        if taken is not None:
+            try:
+                result = await self._collection.update_one(
+                    {**query, **taken.filter}, merge_updates(update, taken.update)
+                )
+            except BaseException:
+                self.give_back(taken)
+                raise
+            if result.modified_count == 1:
+                return True
+            self.give_back(taken)  # the document holds more, or the write's own condition failed
+        result = await self._collection.update_one(query, update)
+        return result.modified_count == 1
+
     async def run(self) -> None:
         """Publish until ``stop``; under load a batch may gather (``gather``): a pass costs the database
-        about the same for one event as for a hundred, so passes back to back would spend it on bookkeeping."""
-        await self._poller.run()
+        about the same for one event as for a hundred, so passes back to back would spend it on bookkeeping.
+        Clearing published documents runs beside it, and ends after it."""
+        clearing = asyncio.create_task(self._clearer.run(), name=f"{self._poller.name} clears")
+        try:
+            await self._poller.run()
+        finally:
+            self._clearer.stop()
+            await clearing
 
     def stop(self) -> None:
-        """Let ``run`` end after one last pass, so what was stored before shutdown goes out now."""
+        """Let ``run`` end after one last pass, so what was stored before shutdown goes out now (and,
+        after it, one last clear)."""
         self._poll_at = 0.0
         self._stopping = True
         self._poller.stop()
-
-    async def _pause(self) -> float:
-        """Until the next poll, or sooner when published documents are due to be cleared."""
-        if self._clear_at is None:
-            return self._poll_interval
-        return max(0.0, min(self._poll_interval, self._clear_at - asyncio.get_running_loop().time()))
 
     async def _one_pass(self) -> int:
         """What was handed over; and, once per poll interval (or at once after ``wake``, or while a
@@ -170,80 +247,101 @@ class OutboxRelay:
         return done
 
     async def publish_handed(self) -> int:
-        """Publish the events handed over since the last pass; returns how many went out. Clearing them
-        from their documents waits for more (``clear_after``): see ``_clear_published``."""
+        """Publish the events handed over since the last pass; returns how many went out. Their
+        documents are cleared by ``_clear_pass``, apart, so that publishing never waits for it."""
         handed, self._handed = self._handed, []
-        loop = asyncio.get_running_loop()
-        sent = 0
-        if handed:
-            results = await asyncio.gather(
-                *(self._publish_events(handoff.events) for _, handoff in handed), return_exceptions=True
-            )
-            for (doc_id, handoff), result in zip(handed, results, strict=True):
-                self._published.append((doc_id, handoff, result))
-                sent += len(handoff.events) if result is True else len(result) if isinstance(result, list) else 0
-            if self._clear_at is None:
-                self._clear_at = loop.time() + self._clear_after
-        if self._published and (
-            self._stopping or loop.time() >= (self._clear_at or 0.0) or len(self._published) >= CLEAR_AT_MOST
-        ):
-            published, self._published, self._clear_at = self._published, [], None
-            await self._clear_published(published)
-        return sent
+        results = await asyncio.gather(*(self._publish_events(doc_id, handoff) for doc_id, handoff in handed))
+        now = asyncio.get_running_loop().time()
+        for result in results:  # a document keeps its place (and time) if it was handed over before
+            at, earlier = self._published.get(result.document_id, (now, ()))
+            self._published[result.document_id] = (at, (*earlier, result))
+        if results:
+            self._clearer.wake()  # to work out when they are due
+        self._count_uncleared()
+        return sum(len(result.sent) for result in results)
 
-    async def _clear_published(self, published: list[tuple[Any, Handoff, PublishResult]]) -> None:
+    async def _clear_pass(self) -> int:
+        """One write's worth (``CLEAR_AT_MOST``) of the documents to clear: those given back, then those
+        published ``clear_after`` ago or longer (all of them at shutdown). Returns how many."""
+        limit = self._batch_size if self._stopping else CLEAR_AT_MOST  # at shutdown, nobody waits for them
+        due, self._given_back = self._given_back[:limit], self._given_back[limit:]
+        cutoff = asyncio.get_running_loop().time() - self._clear_after
+        while self._published and len(due) < limit:  # oldest first: stop at the first that may still wait
+            doc_id, (at, published) = next(iter(self._published.items()))
+            if not self._stopping and at > cutoff:
+                break
+            del self._published[doc_id]
+            due.extend(published)
+        try:
+            if due:
+                await self._clear_published(due)
+        finally:
+            self._count_uncleared()
+        return len(due)
+
+    async def _clear_pause(self) -> float:
+        """Until the oldest published document is due to be cleared (or the next poll)."""
+        if self._given_back:
+            return 0.0
+        if not self._published:
+            return self._poll_interval
+        oldest, _ = next(iter(self._published.values()))
+        due_in = oldest + self._clear_after - asyncio.get_running_loop().time()
+        return max(0.0, min(self._poll_interval, due_in))
+
+    def _count_uncleared(self) -> None:
+        OUTBOX_UNCLEARED.labels(self._collection.name).set(len(self._published) + len(self._given_back))
+
+    async def _clear_published(self, published: list[Sent]) -> None:
         """One write for the documents whose events went out: an update per document that removes its
         events only if they are all it holds and it is still claimed as they were written. Where that
         is not so (another write added events meanwhile, or the broker failed), exactly the published
         events are taken out and the rest is left due for the claiming path. Until this write, a
         document stays claimed by this relay: should the process die first, its events go out again
         once the lease runs out (at least once, as always)."""
-        clear = {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}}
-        whole = [(doc_id, h) for doc_id, h, result in published if result is True]
+        whole = [sent for sent in published if sent.whole]
         cleared = 0
         if whole:
             result = await self._collection.bulk_write(
                 [
-                    UpdateOne({"_id": doc_id, "outbox_owner": h.owner, "outbox": {"$size": len(h.events)}}, clear)
-                    for doc_id, h in whole
+                    UpdateOne({"_id": s.document_id, "outbox_owner": s.owner, "outbox": {"$size": s.size}}, CLEARED)
+                    for s in whole
                 ],
                 ordered=False,
             )
             cleared = result.modified_count
-        failed = [result for _, _, result in published if result is not True]
+        failed = [sent for sent in published if not sent.whole]
         if cleared == len(whole) and not failed:
             return
-        sent_ids = [
-            event["event_id"]
-            for _, h, result in published
-            for event in (h.events if result is True else result if isinstance(result, list) else [])
-        ]
-        ids = [doc_id for doc_id, _, _ in published]
+        sent_ids = [event_id for sent in published for event_id in sent.sent]
+        ids = [sent.document_id for sent in published]
         if sent_ids:
             await self._collection.update_many(
                 {"_id": {"$in": ids}}, {"$pull": {"outbox": {"event_id": {"$in": sent_ids}}}}
             )
         due = datetime.now(UTC) + (self._retry_after if failed else timedelta(0))
         await self._collection.update_many(
-            {"_id": {"$in": ids}, "outbox_owner": {"$in": [h.owner for _, h, _ in published]}},
+            {"_id": {"$in": ids}, "outbox_owner": {"$in": [sent.owner for sent in published]}},
             {"$set": {"outbox_due": due}, "$unset": {"outbox_owner": ""}},
         )
-        self._poll_at = 0.0
+        self.wake()  # the publishing pass takes over what is left
         if failed:
-            error = next((r for r in failed if isinstance(r, BaseException)), None)
+            error = next(sent.error for sent in failed)
             log.warning("publishing %d handed-over document(s) failed; retrying soon: %r", len(failed), error)
 
-    async def _publish_events(self, events: list[dict[str, Any]]) -> bool | list[dict[str, Any]]:
-        """True when all went out; else raises, or the ones that went out before a failure."""
-        for n, event in enumerate(events):  # in order: one document's events keep their order
+    async def _publish_events(self, document_id: Any, handoff: Handoff) -> Sent:
+        """Publish one hand-over's events in order (one document's events keep their order), up to the
+        first that fails."""
+        sent: list[str] = []
+        for event in handoff.events:
             try:
                 await self._publisher.publish(event)
-            except Exception:
-                if n == 0:
-                    raise
-                log.warning("publishing stopped after %d of a document's events", n, exc_info=True)
-                return events[:n]
-        return True
+            except Exception as error:
+                if sent:
+                    log.warning("publishing stopped after %d of a document's events", len(sent), exc_info=True)
+                return Sent(document_id, handoff.owner, len(handoff.events), tuple(sent), error)
+            sent.append(event["event_id"])
+        return Sent(document_id, handoff.owner, len(handoff.events), tuple(sent))
 
     async def publish_due(self) -> int:
         """Claim, publish and clear one batch of due documents; returns how many events went out."""
@@ -289,7 +387,7 @@ class OutboxRelay:
             # (a writer appending an event also drops the claim, so such a document is not matched).
             cleared = await self._collection.update_many(
                 mine if len(done) == len(claimed) else {**mine, "_id": {"$in": done}},
-                {"$set": {"outbox": []}, "$unset": {"outbox_pending": "", "outbox_due": "", "outbox_owner": ""}},
+                CLEARED,
             )
             all_cleared = cleared.modified_count == len(done)
         if sent_ids and (not all_cleared or len(done) < len(claimed)):

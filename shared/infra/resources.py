@@ -102,8 +102,10 @@ def amqp_ctx(queues: Sequence[ConsumerQueue]) -> CleanupCtx:
     return ctx
 
 
-def relay_ctx(collection: str) -> CleanupCtx:
-    """Run an outbox relay over ``collection``; on shutdown it publishes what is left, then stops."""
+def relay_ctx(collection: str, *, clear_after: float = 0.5) -> CleanupCtx:
+    """Run an outbox relay over ``collection``; on shutdown it publishes what is left, then stops.
+    ``clear_after``: how long a published document waits for its next write to take the clear along
+    (``OutboxRelay.take_clear``) before the relay clears it with a write of its own."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -112,6 +114,7 @@ def relay_ctx(collection: str) -> CleanupCtx:
             app[PUBLISHER],
             lease=timedelta(seconds=settings.outbox_lease_seconds),
             poll_interval=settings.outbox_poll_seconds,
+            clear_after=clear_after,
         )
         app[RELAYS][collection] = relay
         task = asyncio.create_task(relay.run(), name=f"outbox-relay-{collection}")

@@ -4,6 +4,7 @@ and 503 with ``Retry-After`` while a dependency is away."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import socket
 import sys
@@ -208,6 +209,7 @@ def run(app: web.Application, settings: Settings, port: int) -> None:
     """Serve on ``port`` (and ``OPS_PORT``) until SIGINT/SIGTERM, then shut down cleanly (aiohttp
     runs the cleanup contexts)."""
     ports = [port] if settings.ops_port is None else [port, settings.ops_port]
+    app.on_startup.append(_settled)  # after the cleanup contexts' start
     web.run_app(
         app,
         sock=[socket.create_server((settings.http_host, p), reuse_port=False) for p in ports],
@@ -216,6 +218,13 @@ def run(app: web.Application, settings: Settings, port: int) -> None:
         shutdown_timeout=settings.shutdown_timeout_seconds,
         handle_signals=True,
     )
+
+
+async def _settled(app: web.Application) -> None:
+    """What starting made (modules, templates, clients) lives as long as the process: the garbage
+    collector need not go over it again in each full collection, which pauses every request in flight
+    for as long as it takes (tens of milliseconds for these ~50,000 objects)."""
+    gc.freeze()
 
 
 def serve(service: str, create_app: Callable[[Settings], web.Application]) -> None:

@@ -24,10 +24,18 @@ from aio_pika.abc import AbstractChannel, AbstractQueue
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.booking.domain import Booking, BookingRules, new_reference, new_secret, parse_booking
+from services.booking.domain import (
+    Booking,
+    BookingRules,
+    OutcomeUpdate,
+    new_reference,
+    new_secret,
+    outcome_update,
+    parse_booking,
+)
 from services.booking.store import INDEXES, MongoBookingStore
-from shared.contracts.events import EXCHANGE
-from shared.contracts.models import BookingDetails
+from shared.contracts.events import EXCHANGE, BookingScheduledData, new_event
+from shared.contracts.models import BookingDetails, ConsultantRef, Slot
 from shared.infra.messaging import Publisher
 from shared.infra.mongo import ensure_indexes
 from shared.infra.outbox import OutboxRelay, outbox_update
@@ -334,3 +342,92 @@ async def test_events_handed_to_a_relay_that_died_are_published_once_by_another_
     assert await received(requested, events) == Counter(dict.fromkeys(events, 1))
     assert await pending(bookings) == 0
 
+
+
+# --- the clear taken along by the document's next write ------------------------------------------------------
+
+
+def scheduled(booking: Booking) -> OutcomeUpdate:
+    """The scheduler's answer to ``booking``: placed at its first desired start."""
+    start = booking.details.preferred_starts[0]
+    consultant = ConsultantRef(id="anne", name="Anne Konsulent", email="anne@example.dk")
+    slot = Slot(consultant=consultant, start=start, end=start + timedelta(hours=2))
+    data = BookingScheduledData(
+        booking_id=booking.id, booking=booking.details, status_url=booking.status_url, slot=slot, revision=1
+    )
+    update = outcome_update(new_event(data, now=datetime.now(UTC)))
+    assert update is not None
+    return update
+
+
+async def requested_through(store: MongoBookingStore, count: int) -> list[Booking]:
+    now = datetime.now(UTC)
+    created = [
+        Booking.request(details(), reference=new_reference(), secret=new_secret(), base_url="http://x", now=now)
+        for _ in range(count)
+    ]
+    for c in created:
+        await store.add(c.booking, c.event)
+    return [c.booking for c in created]
+
+
+@pytest.mark.asyncio
+async def test_a_bookings_outcome_clears_its_published_request_from_the_outbox_in_the_same_write(
+    bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    # The relay holds its own clears far longer than the test takes: only the outcome's write can clear.
+    relay = OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600, clear_after=10)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.1)
+        store = MongoBookingStore(bookings, relay=relay)
+        first, second = await requested_through(store, 2)
+        events = {str(b.history[0].event_id): b.id for b in (first, second)}
+        await each_received_once(requested, events, what="both requests on the broker")
+        assert await pending(bookings) == 2  # published; the relay waits for their next write
+
+        assert await store.record_update(scheduled(first))
+
+        stored = await bookings.find_one({"_id": first.id})
+        assert stored is not None and stored["status"] == "scheduled"
+        assert stored["outbox"] == []
+        assert not {"outbox_pending", "outbox_due", "outbox_owner"} & set(stored)
+        assert await pending(bookings) == 1  # the other booking's request still waits for its clear
+    finally:
+        relay.stop()  # the last pass clears what is left
+        await running
+    assert await pending(bookings) == 0
+    assert await received(requested, events) == Counter()  # nothing published again
+
+
+@pytest.mark.asyncio
+async def test_an_outcome_that_finds_another_event_in_the_outbox_is_stored_and_that_event_still_goes_out(
+    bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    relay = OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600, clear_after=10)
+    running = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.1)
+        store = MongoBookingStore(bookings, relay=relay)
+        (booking,) = await requested_through(store, 1)
+        request = {str(booking.history[0].event_id): booking.id}
+        await each_received_once(requested, request, what="the request on the broker")
+        # Meanwhile another writer (another replica: no hand-over) appends an event to the booking's outbox.
+        other = Booking.request(details(), reference=new_reference(), secret=new_secret(), base_url="x", now=now())
+        await bookings.update_one({"_id": booking.id}, outbox_update([other.event], now()))
+
+        assert await store.record_update(scheduled(booking))  # stored all the same, without the clear
+
+        stored = await bookings.find_one({"_id": booking.id})
+        assert stored is not None and stored["status"] == "scheduled"
+        late = {str(other.event.event_id): other.booking.id}
+        await each_received_once(requested, late, what="the other writer's event on the broker")
+        await eventually(lambda: _none_pending(bookings), what="the outbox to be cleared")
+    finally:
+        relay.stop()
+        await running
+    assert await received(requested, {**request, **late}) == Counter()  # each went out once
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
