@@ -16,7 +16,7 @@ from services.booking.http import DEPS, api, consultant_page, pages, privacy
 from services.booking.http.backoffice import add_back_office
 from services.booking.personal_data import personal_data_ctx
 from services.booking.scheduler_client import SCHEDULER, scheduler_client_ctx
-from services.booking.store import COLLECTION, INDEXES, MongoBookingStore
+from services.booking.store import COLLECTION, INDEXES, RETIRED_INDEXES, MongoBookingStore
 from services.topology import ALL_QUEUES, BOOKING_STATUS_QUEUE
 from shared.infra.messaging import Handler
 from shared.infra.ops import add_dead_letter_routes
@@ -90,7 +90,9 @@ def create_app(settings: Settings) -> web.Application:
     app = service_app("booking", settings, max_body=MAX_BODY, unavailable_page=pages.unavailable_page)
     app.cleanup_ctx.extend(
         [
-            mongo_ctx({**INDEXES, COLLECTION: [*INDEXES[COLLECTION], *BACK_OFFICE_INDEXES[COLLECTION]]}),
+            mongo_ctx(
+                {**INDEXES, COLLECTION: [*INDEXES[COLLECTION], *BACK_OFFICE_INDEXES[COLLECTION]]}, RETIRED_INDEXES
+            ),
             amqp_ctx(ALL_QUEUES),
             # A new booking's outcome (the scheduler's answer) usually comes within a second and takes
             # the clear of its published request along: one write fewer per booking.

@@ -27,11 +27,12 @@ INDEXES = {
         IndexModel(OUTBOX_INDEXES),
         # Sparse, not partial: a lookup by key (an idempotent replay) can then use it on every server.
         IndexModel([("idempotency_key", 1)], unique=True, sparse=True),
-        IndexModel([("created_at", -1)]),
-        IndexModel([("status", 1), ("created_at", -1)]),
     ],
     "processed_events": [],
 }
+# Every index costs each write of a booking (three per booking: request, outcome, clear), and the
+# lists newest first read a branch's few thousand bookings as fast without these (sorted in memory).
+RETIRED_INDEXES = {COLLECTION: ["created_at_-1", "status_1_created_at_-1"]}
 
 
 class ReferenceTaken(Exception):

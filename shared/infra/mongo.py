@@ -14,6 +14,7 @@ from shared.infra.settings import Settings
 
 Document = dict[str, Any]
 IndexSpec = Mapping[str, Sequence[IndexModel]]  # collection name -> its indexes
+IndexNames = Mapping[str, Sequence[str]]  # collection name -> names of indexes
 
 
 def create_client(settings: Settings) -> AsyncMongoClient[Document]:
@@ -37,7 +38,16 @@ def create_client(settings: Settings) -> AsyncMongoClient[Document]:
     )
 
 
-async def ensure_indexes(db: AsyncDatabase[Document], indexes: IndexSpec) -> None:
+async def ensure_indexes(
+    db: AsyncDatabase[Document], indexes: IndexSpec, retired: IndexNames | None = None
+) -> None:
+    """Create the indexes; and drop those an earlier version created that are ``retired`` (collection ->
+    index names): each index costs every write of its collection."""
+    for collection, names in (retired or {}).items():
+        existing = await db[collection].index_information()
+        for name in names:
+            if name in existing:
+                await db[collection].drop_index(name)
     for collection, models in indexes.items():
         if models:
             await db[collection].create_indexes(list(models))

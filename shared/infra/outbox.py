@@ -12,13 +12,13 @@ event is published again: delivery is at least once, and every consumer is idemp
 
 The usual way out is shorter: a store that writes events with a ``Handoff`` (``OutboxRelay.handoff``)
 writes them already claimed by its own relay, and after the write hands them over (``OutboxRelay.hand``):
-the relay publishes them from memory and clears them, one database write for all the documents handed
-over meanwhile, with no query to find them. The claim is the same lease as above, so if the process
-dies first, any relay publishes them once the lease runs out.
+the relay publishes them from memory, with no query to find them, and clears them a little later
+(``clear_after``), a few documents a write, beside the publishing. The claim is the same lease as
+above, so if the process dies first, any relay publishes them once the lease runs out.
 
-Where a document's next write usually follows soon (a booking's outcome), the relay holds the clear
-for a while (``clear_after``) and that write takes it along (``OutboxRelay.take_clear``): the clear
-then costs no statement of its own. A write that could not take it gives it back (``give_back``).
+Where a document's next write usually follows soon (a booking's outcome), that write takes the clear
+along (``OutboxRelay.take_clear``, ``update_and_clear``): the clear then costs no statement of its
+own. A write that could not take it gives it back (``give_back``).
 """
 
 from __future__ import annotations
@@ -252,18 +252,31 @@ class OutboxRelay:
         handed, self._handed = self._handed, []
         results = await asyncio.gather(*(self._publish_events(doc_id, handoff) for doc_id, handoff in handed))
         now = asyncio.get_running_loop().time()
+        if results and not self._published:
+            self._clearer.wake()  # it waits for the next poll: now it has a time to wait for
         for result in results:  # a document keeps its place (and time) if it was handed over before
             at, earlier = self._published.get(result.document_id, (now, ()))
             self._published[result.document_id] = (at, (*earlier, result))
-        if results:
-            self._clearer.wake()  # to work out when they are due
         self._count_uncleared()
         return sum(len(result.sent) for result in results)
 
     async def _clear_pass(self) -> int:
         """One write's worth (``CLEAR_AT_MOST``) of the documents to clear: those given back, then those
-        published ``clear_after`` ago or longer (all of them at shutdown). Returns how many."""
-        limit = self._batch_size if self._stopping else CLEAR_AT_MOST  # at shutdown, nobody waits for them
+        published ``clear_after`` ago or longer; at shutdown all of them, in larger writes (nobody waits
+        for them then). Returns how many."""
+        limit = self._batch_size if self._stopping else CLEAR_AT_MOST
+        cleared = 0
+        try:
+            while due := self._take_due(limit):
+                await self._clear_published(due)
+                cleared += len(due)
+                if not self._stopping:
+                    break
+        finally:
+            self._count_uncleared()
+        return cleared
+
+    def _take_due(self, limit: int) -> list[Sent]:
         due, self._given_back = self._given_back[:limit], self._given_back[limit:]
         cutoff = asyncio.get_running_loop().time() - self._clear_after
         while self._published and len(due) < limit:  # oldest first: stop at the first that may still wait
@@ -272,21 +285,17 @@ class OutboxRelay:
                 break
             del self._published[doc_id]
             due.extend(published)
-        try:
-            if due:
-                await self._clear_published(due)
-        finally:
-            self._count_uncleared()
-        return len(due)
+        return due
 
     async def _clear_pause(self) -> float:
-        """Until the oldest published document is due to be cleared (or the next poll)."""
+        """Until the oldest published document has waited half as long again as it must (or the next
+        poll): a pass then clears all published meanwhile together, not one write each."""
         if self._given_back:
             return 0.0
         if not self._published:
             return self._poll_interval
         oldest, _ = next(iter(self._published.values()))
-        due_in = oldest + self._clear_after - asyncio.get_running_loop().time()
+        due_in = oldest + self._clear_after * 1.5 - asyncio.get_running_loop().time()
         return max(0.0, min(self._poll_interval, due_in))
 
     def _count_uncleared(self) -> None:

@@ -21,7 +21,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from shared.contracts.topology import ConsumerQueue, declare_topology
 from shared.infra.faults import when_reachable
 from shared.infra.messaging import Consumer, Handler, Publisher
-from shared.infra.mongo import Document, IndexSpec, create_client, ensure_indexes
+from shared.infra.mongo import Document, IndexNames, IndexSpec, create_client, ensure_indexes
 from shared.infra.outbox import OutboxRelay
 from shared.infra.poller import Poller
 from shared.infra.ratelimit import COLLECTION as RATE_LIMIT_COLLECTION
@@ -43,8 +43,8 @@ CONSUMERS = web.AppKey("consumers", list[Consumer])
 RATE_LIMITS = web.AppKey("rate_limits", RateLimiter)
 
 
-def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
-    """The database, its indexes, and the rate limits counted in it."""
+def mongo_ctx(indexes: IndexSpec, retired: IndexNames | None = None) -> CleanupCtx:
+    """The database, its indexes (without the ``retired`` ones), and the rate limits counted in it."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
@@ -52,7 +52,7 @@ def mongo_ctx(indexes: IndexSpec) -> CleanupCtx:
         db = client[settings.mongodb_db]
         processed = timedelta(days=settings.processed_events_retention_days)
         all_indexes = {**indexes, **RATE_LIMIT_INDEXES, **processed_events_indexes(processed)}
-        await when_reachable(lambda: ensure_indexes(db, all_indexes), "MongoDB", settings.startup_wait_seconds)
+        await when_reachable(lambda: ensure_indexes(db, all_indexes, retired), "MongoDB", settings.startup_wait_seconds)
         app[MONGO_CLIENT] = client
         app[DB] = db
         app[RATE_LIMITS] = RateLimiter(

@@ -23,7 +23,7 @@ from services.booking.domain import (
     outcome_update,
     parse_booking,
 )
-from services.booking.store import INDEXES, KeyTaken, MongoBookingStore, ReferenceTaken
+from services.booking.store import INDEXES, RETIRED_INDEXES, KeyTaken, MongoBookingStore, ReferenceTaken
 from shared.contracts.events import BookingCancelledData, BookingScheduledData, Event, new_event
 from shared.contracts.models import ConsultantRef, Slot
 from shared.infra.mongo import ensure_indexes
@@ -185,3 +185,16 @@ async def test_an_outcome_written_without_reading_the_booking_gives_the_same_boo
     # An outcome for a booking that does not exist (erased, say) writes nothing.
     stranger = outcome_update(new_event(placed.data.model_copy(update={"booking_id": "GONE-0000"}), now=at))
     assert stranger is not None and not await store.adapter.record_update(stranger)
+
+
+async def test_a_database_of_an_earlier_version_loses_the_indexes_this_one_retired(db: AsyncDatabase[Document]) -> None:
+    """Each index costs every booking write: those no longer declared are dropped when the service starts."""
+    await db.bookings.create_index([("created_at", -1)])
+    await db.bookings.create_index([("status", 1), ("created_at", -1)])
+
+    await ensure_indexes(db, INDEXES, RETIRED_INDEXES)
+    await ensure_indexes(db, INDEXES, RETIRED_INDEXES)  # a second start (another replica) finds nothing to drop
+
+    names = set(await db.bookings.index_information())
+    assert not names & set(RETIRED_INDEXES["bookings"])
+    assert {"_id_", "idempotency_key_1"} <= names
