@@ -39,6 +39,8 @@ RECORD_PATIENCE = LEASE * 3 / 4
 # Sent deliveries that may wait for the write of their outcome, per send at once: the writes come one
 # after the other, each taking tens of milliseconds under load, while a send takes a few.
 UNRECORDED_PER_SEND = 4
+# How long a send's outcome waits for others to be written with (the database's cost is per statement).
+RECORD_GATHER = 0.05
 # A claimed delivery not started within this is handed back instead: its claim is running out.
 SEND_WITHIN = LEASE / 2
 # How long handing back the unsent rest may take on shutdown.
@@ -242,12 +244,13 @@ class Sender:
 
 class _Recorder:
     """Writes the outcomes of sends in groups (``shared.infra.grouped``): each write holds every outcome
-    that came in while the write before it was under way, so under load one database write records
-    many sends, and a lone send is recorded at once. Each send waits for its own outcome's write."""
+    that came in while the write before it was under way, or within ``RECORD_GATHER`` before it (a
+    booking's e-mail, SMS and invite end within tens of milliseconds of each other), so one database
+    write records many sends. Each send waits for its own outcome's write."""
 
     def __init__(self, store: DeliveryStore) -> None:
         self._store = store
-        self._grouped: Grouped[Attempt, bool] = Grouped(self._write)
+        self._grouped: Grouped[Attempt, bool] = Grouped(self._write, gather=RECORD_GATHER)
 
     async def record(self, attempt: Attempt) -> bool:
         """True once the outcome is stored; False if the database stayed away too long (logged)."""

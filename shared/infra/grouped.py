@@ -29,10 +29,12 @@ WriteOp = InsertOne[Document] | UpdateOne
 
 
 class Grouped(Generic[T, R]):
-    """Hands the items of concurrent callers to ``write`` in groups; ``write`` returns one result per item."""
+    """Hands the items of concurrent callers to ``write`` in groups; ``write`` returns one result per item.
+    ``gather``: how long a group waits for company before it is written (none: a lone caller at once)."""
 
-    def __init__(self, write: Callable[[list[T]], Awaitable[list[R]]]) -> None:
+    def __init__(self, write: Callable[[list[T]], Awaitable[list[R]]], *, gather: float = 0.0) -> None:
         self._write = write
+        self._gather = gather
         self._waiting: list[tuple[list[T], asyncio.Future[list[R]]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -48,6 +50,8 @@ class Grouped(Generic[T, R]):
     async def _write_all(self) -> None:
         try:
             while self._waiting:
+                if self._gather:
+                    await asyncio.sleep(self._gather)
                 group, self._waiting = self._waiting, []
                 try:
                     results = await self._write([item for items, _ in group for item in items])
