@@ -11,6 +11,7 @@ bound to ``booking.requested`` counts what reaches the broker.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import Counter
 from collections.abc import AsyncIterator, Mapping
@@ -279,21 +280,27 @@ async def _none_pending(bookings: AsyncCollection[Document]) -> bool:
 # --- handed over by the store that wrote them ---------------------------------------------------------------
 
 
+@contextlib.asynccontextmanager
+async def running(relay: OutboxRelay) -> AsyncIterator[OutboxRelay]:
+    """``relay`` running, past its first poll; stopped (its last pass done) on the way out."""
+    task = asyncio.create_task(relay.run())
+    try:
+        await asyncio.sleep(0.1)
+        yield relay
+    finally:
+        relay.stop()
+        await task
+
+
 @pytest.mark.asyncio
 async def test_events_handed_over_by_their_store_are_published_at_once_and_cleared(
     bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
     # Polls far apart: only the hand-over can publish within the test.
-    relay = OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600)
-    running = asyncio.create_task(relay.run())
-    try:
-        await asyncio.sleep(0.1)  # the relay's first poll has passed
+    async with running(OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600)) as relay:
         events = await store_bookings(MongoBookingStore(bookings, relay=relay), 5)
         await each_received_once(requested, events, what="the handed-over events on the broker")
         await eventually(lambda: _none_pending(bookings), what="the outbox to be cleared")
-    finally:
-        relay.stop()
-        await running
     assert await bookings.count_documents({"outbox_owner": {"$exists": True}}) == 0
 
 
@@ -302,10 +309,7 @@ async def test_an_event_written_after_the_hand_over_is_not_cleared_with_it_but_p
     bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
     gate = Gated(publisher)
-    relay = OutboxRelay(bookings, gate, lease=LONG_LEASE, poll_interval=3600)
-    running = asyncio.create_task(relay.run())
-    try:
-        await asyncio.sleep(0.1)
+    async with running(OutboxRelay(bookings, gate, lease=LONG_LEASE, poll_interval=3600)) as relay:
         now = datetime.now(UTC)
         created = [
             Booking.request(details(), reference=new_reference(), secret=new_secret(), base_url="http://x", now=now)
@@ -322,9 +326,6 @@ async def test_an_event_written_after_the_hand_over_is_not_cleared_with_it_but_p
         events = {str(c.event.event_id): c.booking.id for c in created}
         await each_received_once(requested, events, what="the handed-over events and the late one on the broker")
         await eventually(lambda: _none_pending(bookings), what="every outbox to be cleared")
-    finally:
-        relay.stop()
-        await running
 
 
 @pytest.mark.asyncio
@@ -371,15 +372,21 @@ async def requested_through(store: MongoBookingStore, count: int) -> list[Bookin
     return [c.booking for c in created]
 
 
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def holding_clears(bookings: AsyncCollection[Document], publisher: Publisher) -> OutboxRelay:
+    """A relay that holds its own clears far longer than a test takes: within the test only a document's
+    next write can clear it. Stopping it clears what is left."""
+    return OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600, clear_after=10)
+
+
 @pytest.mark.asyncio
 async def test_a_bookings_outcome_clears_its_published_request_from_the_outbox_in_the_same_write(
     bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
-    # The relay holds its own clears far longer than the test takes: only the outcome's write can clear.
-    relay = OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600, clear_after=10)
-    running = asyncio.create_task(relay.run())
-    try:
-        await asyncio.sleep(0.1)
+    async with running(holding_clears(bookings, publisher)) as relay:
         store = MongoBookingStore(bookings, relay=relay)
         first, second = await requested_through(store, 2)
         events = {str(b.history[0].event_id): b.id for b in (first, second)}
@@ -393,10 +400,7 @@ async def test_a_bookings_outcome_clears_its_published_request_from_the_outbox_i
         assert stored["outbox"] == []
         assert not {"outbox_pending", "outbox_due", "outbox_owner"} & set(stored)
         assert await pending(bookings) == 1  # the other booking's request still waits for its clear
-    finally:
-        relay.stop()  # the last pass clears what is left
-        await running
-    assert await pending(bookings) == 0
+    assert await pending(bookings) == 0  # cleared as the relay stopped
     assert await received(requested, events) == Counter()  # nothing published again
 
 
@@ -404,10 +408,7 @@ async def test_a_bookings_outcome_clears_its_published_request_from_the_outbox_i
 async def test_an_outcome_that_finds_another_event_in_the_outbox_is_stored_and_that_event_still_goes_out(
     bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
-    relay = OutboxRelay(bookings, publisher, lease=LONG_LEASE, poll_interval=3600, clear_after=10)
-    running = asyncio.create_task(relay.run())
-    try:
-        await asyncio.sleep(0.1)
+    async with running(holding_clears(bookings, publisher)) as relay:
         store = MongoBookingStore(bookings, relay=relay)
         (booking,) = await requested_through(store, 1)
         request = {str(booking.history[0].event_id): booking.id}
@@ -423,11 +424,4 @@ async def test_an_outcome_that_finds_another_event_in_the_outbox_is_stored_and_t
         late = {str(other.event.event_id): other.booking.id}
         await each_received_once(requested, late, what="the other writer's event on the broker")
         await eventually(lambda: _none_pending(bookings), what="the outbox to be cleared")
-    finally:
-        relay.stop()
-        await running
     assert await received(requested, {**request, **late}) == Counter()  # each went out once
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
