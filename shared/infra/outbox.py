@@ -17,8 +17,7 @@ the relay publishes them from memory, with no query to find them, and clears the
 above, so if the process dies first, any relay publishes them once the lease runs out.
 
 Where a document's next write usually follows soon (a booking's outcome), that write takes the clear
-along (``OutboxRelay.take_clear``, ``update_and_clear``): the clear then costs no statement of its
-own. A write that could not take it gives it back (``give_back``).
+along (``OutboxRelay.update_and_clear``): the clear then costs no statement of its own.
 """
 
 from __future__ import annotations
@@ -85,15 +84,11 @@ class Sent(NamedTuple):
     def whole(self) -> bool:
         return len(self.sent) == self.size
 
-
-@dataclass(frozen=True)
-class TakenClear:
-    """The clear of a document's published events, taken by the writer of the document's next write
-    (``OutboxRelay.take_clear``): merge ``filter`` into that write's filter and ``update`` into its update."""
-
-    sent: Sent
-    filter: dict[str, Any]
-    update: dict[str, Any]
+    @property
+    def only_these(self) -> dict[str, Any]:
+        """The condition for clearing the document: it holds exactly these events, still claimed as
+        they were written (a write that adds events drops or changes the claim)."""
+        return {"outbox_owner": self.owner, "outbox": {"$size": self.size}}
 
 
 def outbox_fields(events: Iterable[Event], now: datetime, handoff: Handoff | None = None) -> dict[str, Any]:
@@ -150,7 +145,7 @@ class OutboxRelay:
         clear_after: float = 0.5,
     ) -> None:
         """``clear_after``: how long a document whose events went out waits for its next write to take
-        the clear along (``take_clear``) before the relay clears it itself; at most a quarter of the
+        the clear along (``update_and_clear``) before the relay clears it itself; at most a quarter of the
         lease, since until the clear the document stays claimed."""
         self._collection = collection
         self._publisher = publisher
@@ -182,40 +177,37 @@ class OutboxRelay:
         self._handed.append((document_id, handoff))
         self._poller.wake()
 
-    def take_clear(self, document_id: Any) -> TakenClear | None:
-        """The clear of ``document_id``, for a write of it that is about to be made: when all the relay
-        still owes the document is removing events that went out, that write can do it (``TakenClear``)
-        and the relay leaves the document alone. If the write does not match, ``give_back``."""
+    async def update_and_clear(self, query: dict[str, Any], update: dict[str, Any]) -> bool:
+        """``update_one`` of the document ``query`` names by ``_id``, which also clears its published
+        events when that is all the relay still owes it: one write instead of two, and the relay leaves
+        the document alone. Where the clear's condition does not hold, the update is made alone and the
+        relay clears as usual. Returns whether the document was modified."""
+        taken = self._take_clear(query["_id"])
+        if taken is not None:
+            try:
+                cleared = merge_updates(update, CLEARED)
+                result = await self._collection.update_one({**query, **taken.only_these}, cleared)
+            except BaseException:
+                self._give_back(taken)
+                raise
+            if result.modified_count == 1:
+                return True
+            self._give_back(taken)  # the document holds more, or the write's own condition failed
+        result = await self._collection.update_one(query, update)
+        return result.modified_count == 1
+
+    def _take_clear(self, document_id: Any) -> Sent | None:
+        """The one hand-over of ``document_id`` that went out whole, if that is all the relay owes it."""
         _, published = self._published.get(document_id, (0.0, ()))
         if len(published) != 1 or not published[0].whole:
             return None
         del self._published[document_id]
-        (sent,) = published
-        return TakenClear(sent, {"outbox_owner": sent.owner, "outbox": {"$size": sent.size}}, CLEARED)
+        return published[0]
 
-    def give_back(self, taken: TakenClear) -> None:
+    def _give_back(self, sent: Sent) -> None:
         """A write that took a clear did not make it: the relay clears the document itself, now."""
-        self._given_back.append(taken.sent)
+        self._given_back.append(sent)
         self._clearer.wake()
-
-    async def update_and_clear(self, query: dict[str, Any], update: dict[str, Any]) -> bool:
-        """``update_one`` of the document ``query`` names by ``_id``, which also clears its published
-        events when that is all the relay still owes it (``take_clear``): one write instead of two.
-        Returns whether the document was modified."""
-        taken = self.take_clear(query["_id"])
-        if taken is not None:
-            try:
-                result = await self._collection.update_one(
-                    {**query, **taken.filter}, merge_updates(update, taken.update)
-                )
-            except BaseException:
-                self.give_back(taken)
-                raise
-            if result.modified_count == 1:
-                return True
-            self.give_back(taken)  # the document holds more, or the write's own condition failed
-        result = await self._collection.update_one(query, update)
-        return result.modified_count == 1
 
     async def run(self) -> None:
         """Publish until ``stop``; under load a batch may gather (``gather``): a pass costs the database
@@ -313,8 +305,7 @@ class OutboxRelay:
         if whole:
             result = await self._collection.bulk_write(
                 [
-                    UpdateOne({"_id": s.document_id, "outbox_owner": s.owner, "outbox": {"$size": s.size}}, CLEARED)
-                    for s in whole
+                    UpdateOne({"_id": sent.document_id, **sent.only_these}, CLEARED) for sent in whole
                 ],
                 ordered=False,
             )

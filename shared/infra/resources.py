@@ -105,7 +105,7 @@ def amqp_ctx(queues: Sequence[ConsumerQueue]) -> CleanupCtx:
 def relay_ctx(collection: str, *, clear_after: float = 0.5) -> CleanupCtx:
     """Run an outbox relay over ``collection``; on shutdown it publishes what is left, then stops.
     ``clear_after``: how long a published document waits for its next write to take the clear along
-    (``OutboxRelay.take_clear``) before the relay clears it with a write of its own."""
+    (``OutboxRelay.update_and_clear``) before the relay clears it with a write of its own."""
 
     async def ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
