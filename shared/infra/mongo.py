@@ -8,6 +8,7 @@ from typing import Any
 import pymongo
 from pymongo import AsyncMongoClient, IndexModel
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import OperationFailure
 
 from shared.infra.dbmetrics import CommandCounter
 from shared.infra.settings import Settings
@@ -15,6 +16,7 @@ from shared.infra.settings import Settings
 Document = dict[str, Any]
 IndexSpec = Mapping[str, Sequence[IndexModel]]  # collection name -> its indexes
 IndexNames = Mapping[str, Sequence[str]]  # collection name -> names of indexes
+INDEX_NOT_FOUND = 27
 
 
 def create_client(settings: Settings) -> AsyncMongoClient[Document]:
@@ -47,7 +49,11 @@ async def ensure_indexes(
         existing = await db[collection].index_information()
         for name in names:
             if name in existing:
-                await db[collection].drop_index(name)
+                try:
+                    await db[collection].drop_index(name)
+                except OperationFailure as exc:
+                    if exc.code != INDEX_NOT_FOUND:  # else another replica, starting too, dropped it first
+                        raise
     for collection, models in indexes.items():
         if models:
             await db[collection].create_indexes(list(models))
