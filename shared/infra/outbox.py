@@ -25,13 +25,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
 
 from prometheus_client import Gauge
-from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.contracts.events import Event, event_to_document
@@ -40,9 +39,10 @@ from shared.infra.poller import Poller
 log = logging.getLogger(__name__)
 
 # Documents cleared in one write at most: a longer write holds up the database's other work (SecantusDB
-# serves one write at a time, and a bulk of statements keeps its collection lock from other connections'
-# writes until it ends; each statement takes a few milliseconds).
+# serves one write at a time, and each document a write changes takes it about half a millisecond). At
+# shutdown nobody waits, but a longer list of ids costs SecantusDB more per document (0.79 ms at 200).
 CLEAR_AT_MOST = 8
+CLEAR_AT_SHUTDOWN = 50
 
 # What clears a document whose events all went out.
 CLEARED: dict[str, Any] = {
@@ -89,6 +89,18 @@ class Sent(NamedTuple):
         """The condition for clearing the document: it holds exactly these events, still claimed as
         they were written (a write that adds events drops or changes the claim)."""
         return {"outbox_owner": self.owner, "outbox": {"$size": self.size}}
+
+
+def all_only_these(published: Sequence[Sent]) -> dict[str, Any]:
+    """``Sent.only_these`` of several documents in one condition, for one statement: it costs SecantusDB a
+    third less than a statement per document. The hand-overs must be of one size; a claim token is its
+    hand-over's own, so the two lists cannot pair one document's id with another's token."""
+    [size] = {sent.size for sent in published}
+    return {
+        "_id": {"$in": [sent.document_id for sent in published]},
+        "outbox_owner": {"$in": [sent.owner for sent in published]},
+        "outbox": {"$size": size},
+    }
 
 
 def outbox_fields(events: Iterable[Event], now: datetime, handoff: Handoff | None = None) -> dict[str, Any]:
@@ -254,9 +266,9 @@ class OutboxRelay:
 
     async def _clear_pass(self) -> int:
         """One write's worth (``CLEAR_AT_MOST``) of the documents to clear: those given back, then those
-        published ``clear_after`` ago or longer; at shutdown all of them, in larger writes (nobody waits
-        for them then). Returns how many."""
-        limit = self._batch_size if self._stopping else CLEAR_AT_MOST
+        published ``clear_after`` ago or longer; at shutdown all of them, in larger writes
+        (``CLEAR_AT_SHUTDOWN``). Returns how many."""
+        limit = CLEAR_AT_SHUTDOWN if self._stopping else CLEAR_AT_MOST
         cleared = 0
         try:
             while due := self._take_due(limit):
@@ -294,22 +306,18 @@ class OutboxRelay:
         OUTBOX_UNCLEARED.labels(self._collection.name).set(len(self._published) + len(self._given_back))
 
     async def _clear_published(self, published: list[Sent]) -> None:
-        """One write for the documents whose events went out: an update per document that removes its
-        events only if they are all it holds and it is still claimed as they were written. Where that
+        """One write for the documents whose events went out (one per number of events, so almost always
+        one), which removes a document's events only if they are all it holds and it is still claimed as
+        they were written. Where that
         is not so (another write added events meanwhile, or the broker failed), exactly the published
         events are taken out and the rest is left due for the claiming path. Until this write, a
         document stays claimed by this relay: should the process die first, its events go out again
         once the lease runs out (at least once, as always)."""
         whole = [sent for sent in published if sent.whole]
         cleared = 0
-        if whole:
-            result = await self._collection.bulk_write(
-                [
-                    UpdateOne({"_id": sent.document_id, **sent.only_these}, CLEARED) for sent in whole
-                ],
-                ordered=False,
-            )
-            cleared = result.modified_count
+        for size in sorted({sent.size for sent in whole}):  # all of one size, almost always
+            result = await self._collection.update_many(all_only_these([s for s in whole if s.size == size]), CLEARED)
+            cleared += result.modified_count
         failed = [sent for sent in published if not sent.whole]
         if cleared == len(whole) and not failed:
             return

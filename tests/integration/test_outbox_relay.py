@@ -39,7 +39,7 @@ from shared.contracts.events import EXCHANGE, BookingScheduledData, new_event
 from shared.contracts.models import BookingDetails, ConsultantRef, Slot
 from shared.infra.messaging import Publisher
 from shared.infra.mongo import ensure_indexes
-from shared.infra.outbox import OutboxRelay, outbox_update
+from shared.infra.outbox import OutboxRelay, outbox_fields, outbox_update
 from tests.dates import closed
 from tests.polling import eventually
 
@@ -329,6 +329,32 @@ async def test_an_event_written_after_the_hand_over_is_not_cleared_with_it_but_p
 
 
 @pytest.mark.asyncio
+async def test_documents_handed_over_with_one_event_and_with_two_are_cleared_in_one_pass(
+    bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
+) -> None:
+    gate = Gated(publisher)  # all published at once: cleared together, as under load
+    async with running(OutboxRelay(bookings, gate, lease=LONG_LEASE, poll_interval=3600)) as relay:
+        now = datetime.now(UTC)
+        created = [
+            Booking.request(details(), reference=new_reference(), secret=new_secret(), base_url="http://x", now=now)
+            for _ in range(5)
+        ]
+        events = {str(c.event.event_id): c.booking.id for c in created}  # by correlation id
+        held = {c.booking.id: [c.event] for c in created[:3]}
+        held[created[0].booking.id].append(created[3].event)  # two events in one write
+        held[created[1].booking.id].append(created[4].event)
+        for c in created[:3]:
+            handoff = relay.handoff(held[c.booking.id], now)
+            await bookings.insert_one({"_id": c.booking.id, **outbox_fields([], now, handoff)})
+            relay.hand(c.booking.id, handoff)
+        gate.opened.set()
+
+        await each_received_once(requested, events, what="the events of all three documents on the broker")
+        await eventually(lambda: _none_pending(bookings), what="all three documents to be cleared")
+    assert await bookings.count_documents({"outbox_pending": {"$exists": True}}) == 0
+
+
+@pytest.mark.asyncio
 async def test_events_handed_to_a_relay_that_died_are_published_once_by_another_after_the_lease(
     bookings: AsyncCollection[Document], publisher: Publisher, requested: AbstractQueue
 ) -> None:
@@ -342,7 +368,6 @@ async def test_events_handed_to_a_relay_that_died_are_published_once_by_another_
 
     assert await received(requested, events) == Counter(dict.fromkeys(events, 1))
     assert await pending(bookings) == 0
-
 
 
 # --- the clear taken along by the document's next write ------------------------------------------------------
