@@ -5,7 +5,7 @@
 One client against a fresh SecantusDB (``retryWrites=false``) with the bookings' indexes: inserts
 documents shaped like bookings with a claimed, published request in their outbox, 32 a statement, then
 clears them (``shared.infra.outbox.CLEARED``) in the shapes a relay could use: a bulk of one statement
-per document (8 a bulk), and one statement over the ids (``all_only_these``) of 8, 50 and 200 documents.
+per document (8 a bulk), and one statement over the ids (``only_these_of``) of 8, 50 and 200 documents.
 Prints milliseconds per document for each.
 """
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from services.booking.store import INDEXES  # noqa: E402
-from shared.infra.outbox import CLEARED, Sent, all_only_these  # noqa: E402
+from shared.infra.outbox import CLEARED, Sent, only_these_of  # noqa: E402
 from tests.backends import secantus_server  # noqa: E402
 
 Document = dict[str, Any]
@@ -78,7 +78,8 @@ async def measure(documents: int) -> None:
             await bookings.bulk_write(writes, ordered=False)
 
         async def one_statement(numbers: range) -> None:
-            await bookings.update_many(all_only_these([sent(n) for n in numbers]), CLEARED)
+            [condition] = only_these_of(sent(n) for n in numbers)
+            await bookings.update_many(condition, CLEARED)
 
         quarter = documents // 4
         print(f"{documents} bookings, indexes: _id, {', '.join(i.document['name'] for i in INDEXES['bookings'])}")

@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple, Protocol
@@ -40,7 +40,7 @@ log = logging.getLogger(__name__)
 
 # Documents cleared in one write at most: a longer write holds up the database's other work (SecantusDB
 # serves one write at a time, and each document a write changes takes it about half a millisecond). At
-# shutdown nobody waits, but a longer list of ids costs SecantusDB more per document (0.79 ms at 200).
+# shutdown nobody waits, but a longer list of ids costs SecantusDB more per document (0.8 ms at 200).
 CLEAR_AT_MOST = 8
 CLEAR_AT_SHUTDOWN = 50
 
@@ -91,16 +91,21 @@ class Sent(NamedTuple):
         return {"outbox_owner": self.owner, "outbox": {"$size": self.size}}
 
 
-def all_only_these(published: Sequence[Sent]) -> dict[str, Any]:
-    """``Sent.only_these`` of several documents in one condition, for one statement: it costs SecantusDB a
-    third less than a statement per document. The hand-overs must be of one size; a claim token is its
-    hand-over's own, so the two lists cannot pair one document's id with another's token."""
-    [size] = {sent.size for sent in published}
-    return {
-        "_id": {"$in": [sent.document_id for sent in published]},
-        "outbox_owner": {"$in": [sent.owner for sent in published]},
-        "outbox": {"$size": size},
-    }
+def only_these_of(published: Iterable[Sent]) -> list[dict[str, Any]]:
+    """``Sent.only_these`` of several documents in one condition per number of events (almost always
+    one): a statement over them costs SecantusDB a third less than a statement per document. A claim
+    token is its hand-over's own, so the two lists cannot pair one document's id with another's token."""
+    by_size: dict[int, list[Sent]] = {}
+    for sent in published:
+        by_size.setdefault(sent.size, []).append(sent)
+    return [
+        {
+            "_id": {"$in": [sent.document_id for sent in same_size]},
+            "outbox_owner": {"$in": [sent.owner for sent in same_size]},
+            "outbox": {"$size": size},
+        }
+        for size, same_size in by_size.items()
+    ]
 
 
 def outbox_fields(events: Iterable[Event], now: datetime, handoff: Handoff | None = None) -> dict[str, Any]:
@@ -308,15 +313,14 @@ class OutboxRelay:
     async def _clear_published(self, published: list[Sent]) -> None:
         """One write for the documents whose events went out (one per number of events, so almost always
         one), which removes a document's events only if they are all it holds and it is still claimed as
-        they were written. Where that
-        is not so (another write added events meanwhile, or the broker failed), exactly the published
-        events are taken out and the rest is left due for the claiming path. Until this write, a
-        document stays claimed by this relay: should the process die first, its events go out again
-        once the lease runs out (at least once, as always)."""
+        they were written. Where that is not so (another write added events meanwhile, or the broker
+        failed), exactly the published events are taken out and the rest is left due for the claiming path.
+        Until this write, a document stays claimed by this relay: should the process die first, its events
+        go out again once the lease runs out (at least once, as always)."""
         whole = [sent for sent in published if sent.whole]
         cleared = 0
-        for size in sorted({sent.size for sent in whole}):  # all of one size, almost always
-            result = await self._collection.update_many(all_only_these([s for s in whole if s.size == size]), CLEARED)
+        for condition in only_these_of(whole):
+            result = await self._collection.update_many(condition, CLEARED)
             cleared += result.modified_count
         failed = [sent for sent in published if not sent.whole]
         if cleared == len(whole) and not failed:
